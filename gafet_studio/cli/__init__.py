@@ -1,0 +1,1 @@
+"""The ``gafet`` command line. Each sub-command lives in its own ``*_cmd`` module."""

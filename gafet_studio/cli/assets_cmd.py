@@ -1,0 +1,85 @@
+"""``gafet assets list|fetch|verify|path|import``: manage the pretrained parts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from core import assets
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("assets", help="list, fetch, verify, locate or import pretrained assets")
+    s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    s.add_parser("list", help="list assets, their state and licences").set_defaults(func=_list)
+
+    f = s.add_parser("fetch", help="download and install assets (default: those the app needs)")
+    f.add_argument("ids", nargs="*", help="asset ids (default: every asset of --group)")
+    f.add_argument("--group", default="app", choices=("app", "test", "all"))
+    f.add_argument("--force", action="store_true", help="re-extract even if installed")
+    f.set_defaults(func=_fetch)
+
+    v = s.add_parser("verify", help="re-hash installed files against the manifest")
+    v.add_argument("ids", nargs="*")
+    v.set_defaults(func=_verify)
+
+    pa = s.add_parser("path", help="print the folder of an asset, or the path of one of its files")
+    pa.add_argument("id")
+    pa.add_argument("member", nargs="?")
+    pa.set_defaults(func=_path)
+
+    i = s.add_parser("import", help="install assets from an archive downloaded by hand")
+    i.add_argument("file", type=Path)
+    i.set_defaults(func=_import)
+
+
+def _ids(args: argparse.Namespace, group: str = "all") -> list[str]:
+    manifest = assets.load_manifest()
+    return list(args.ids) or [a.id for a in manifest.group(group)]
+
+
+def _list(args: argparse.Namespace) -> int:
+    manifest = assets.load_manifest()
+    print(f"data folder: {assets.data_home()}")
+    for a in manifest.assets.values():
+        state = "installed" if assets.is_installed(a.id) else "missing"
+        print(f"\n{a.id}  [{state}, group {a.group}]\n  {a.description}\n"
+              f"  from {a.archive.filename}\n  licence: {a.licence}")
+        for m in a.members:
+            print(f"    {m.name}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    def show(p: assets.FetchProgress) -> None:
+        print(f"[{p.step}/{p.total}] {p.message}", file=sys.stderr)
+
+    for folder in assets.fetch(_ids(args, args.group), progress=show, force=args.force):
+        print(folder)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    bad = 0
+    for aid in _ids(args):
+        r = assets.verify(aid)
+        print(f"{aid}: {'ok' if r.ok else '; '.join(r.problems)}")
+        bad += r.installed and not r.ok
+    return 1 if bad else 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    if args.member:
+        print(assets.asset_path(args.id, args.member))
+    else:
+        assets.load_manifest().asset(args.id)
+        print(assets.asset_dir(args.id))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    for aid in assets.import_archive(args.file):
+        print(f"installed {aid} -> {assets.asset_dir(aid)}")
+    return 0
