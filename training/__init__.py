@@ -1,0 +1,1 @@
+"""Training: datasets, losses, loops, De-expression, metrics. May import core, never Qt."""
