@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from core.errors import GafetError
+from core.errors import EXIT_ASSET, GafetError
 
 MANIFEST_RESOURCE = "assets.toml"
 RECEIPT = "RECEIPT.json"
@@ -39,6 +39,8 @@ RECEIPT = "RECEIPT.json"
 
 class AssetError(GafetError):
     """Base class of asset problems."""
+
+    exit_code = EXIT_ASSET
 
 
 class AssetMissingError(AssetError):

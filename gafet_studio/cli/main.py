@@ -11,14 +11,13 @@ import argparse
 import importlib
 import sys
 
-from core.errors import GafetError
+from core.errors import EXIT_ERROR, GafetError
 
 # Sub-command modules, in the order `gafet --help` lists them.
 COMMANDS = (
     "assets_cmd",
 )
 
-EXIT_ERROR = 1  # a user-facing error (GafetError) not mapped to a more specific code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except GafetError as err:
         print(f"gafet {args.command}: error: {err}", file=sys.stderr)
-        return getattr(err, "exit_code", EXIT_ERROR)
+        return int(getattr(err, "exit_code", EXIT_ERROR))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

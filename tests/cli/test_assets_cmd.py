@@ -16,7 +16,7 @@ def test_list_and_verify(capsys: pytest.CaptureFixture[str]) -> None:
 def test_path_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["assets", "path", "face-mesh", "face_landmark.tflite"]) == 0
     assert capsys.readouterr().out.strip().endswith("face_landmark.tflite")
-    assert main(["assets", "path", "nope"]) == 1
+    assert main(["assets", "path", "nope"]) == 5
     assert "Unknown asset 'nope'" in capsys.readouterr().err
 
 
