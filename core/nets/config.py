@@ -1,0 +1,269 @@
+"""GaFET network configuration: frozen dataclasses, named presets and their JSON form.
+
+A :class:`GafetConfig` fully determines every network's parameter shapes (generator, global and
+component discriminators), so a checkpoint stores it next to the weights. Symbols follow the paper
+(``paper/GaFET.md`` §3): ``R`` image side, ``L`` number of down-sampling steps, ``E_a``/``E_e``/
+``E_d`` the appearance/expression(geometry)/reference encoders, ``N`` the MFAT depth.
+
+Scales are indexed ``i = 0..L`` from full resolution (``R``) to the bottleneck (``R / 2**L``).
+MFAT runs on the coarsest ``mfat.levels`` scales ("high" = coarsest, then "mid", "low").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import GafetError
+
+CONFIG_FORMAT_VERSION = 1
+
+
+class GafetConfigError(GafetError, ValueError):
+    """A configuration that cannot describe a GaFET model (bad value, unknown field, unknown preset)."""
+
+
+@dataclass(frozen=True)
+class Switches:
+    """Table 3 ablations. Turning a switch off removes or alters its part, and so its parameters."""
+
+    use_mfat: bool = True  # MFAT (§3.2) and E_d; off = "w/o MFAT"
+    use_global_modulation: bool = True  # global half of SGMM (§3.3); off = "w/o SGMM": plain convs
+    multiscale_attention: bool = True  # MFAT at every level; off = coarsest ("high") level only
+    use_feature_deformation: bool = True  # FD [42] (§3.3): warp E_a features by the flow; off = "w/o FD"
+    use_component_discriminator: bool = True  # D_comp on eye/mouth patches (§3.5); off = "w/o Comp. D"
+
+
+@dataclass(frozen=True)
+class MfatConfig:
+    """Multi-level Feature Aligned Transformer (§3.2, Fig. 3)."""
+
+    dim: int = 256  # d: token width of both streams
+    depth: int = 2  # N: transformer-encoder layers per stream (self-attention), per level
+    heads: int = 8  # attention heads (self- and cross-attention)
+    levels: int = 3  # E_d levels: high, mid, low (Fig. 3); the coarsest scales of the decoder
+    ffn_ratio: int = 4  # feed-forward hidden width = ffn_ratio * d
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """StyleGAN2-style residual discriminators (§3.5): global, and component (eyes, mouth)."""
+
+    base_channels: int = 32  # global D width at full resolution; doubles per halving
+    max_channels: int = 512  # global D width cap
+    mbstd_group: int = 4  # minibatch-stddev group size (StyleGAN2)
+    component_base_channels: int = 16  # D_comp: same structure, fewer parameters
+    component_max_channels: int = 128
+    component_patch: int = 64  # side (px) of the eye and mouth patches fed to D_comp
+
+
+@dataclass(frozen=True)
+class GafetConfig:
+    """Everything that fixes the shapes of the GaFET networks."""
+
+    name: str = "custom"
+    resolution: int = 256  # R: side of the square aligned face crop
+    geometry_channels: int = 4  # C_g: geometry image = rendered normals (3) + face mask (1), §3.1
+    appearance_channels: tuple[int, ...] = (32, 64, 128, 256, 512, 512)  # E_a + decoder width per scale
+    geometry_feature_channels: tuple[int, ...] = (16, 32, 64, 128, 256, 256)  # E_e width per scale
+    reference_channels: tuple[int, ...] = (16, 32, 64, 128, 256, 256)  # E_d width per scale
+    global_dim: int = 512  # width of E_e's global vector (drives SGMM's global modulation)
+    mfat: MfatConfig = field(default_factory=MfatConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    switches: Switches = field(default_factory=Switches)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # -- derived sizes --------------------------------------------------------------------------
+
+    @property
+    def levels(self) -> int:
+        """L: number of down-sampling steps of E_a / E_e / E_d (and up-sampling steps of the decoder)."""
+        return len(self.appearance_channels) - 1
+
+    def scale_size(self, i: int) -> int:
+        """Side of scale ``i`` (0 = full resolution, L = bottleneck)."""
+        return self.resolution >> i
+
+    @property
+    def mfat_scales(self) -> tuple[int, ...]:
+        """Scale indices where MFAT runs, coarsest ("high") first; empty without MFAT."""
+        if not self.switches.use_mfat:
+            return ()
+        count = self.mfat.levels if self.switches.multiscale_attention else 1
+        return tuple(self.levels - k for k in range(count))
+
+    def with_switches(self, **changes: bool) -> GafetConfig:
+        """A copy with some ablation switches changed, e.g. ``cfg.with_switches(use_mfat=False)``."""
+        return dataclasses.replace(self, switches=dataclasses.replace(self.switches, **changes))
+
+
+def validate(cfg: GafetConfig) -> None:
+    """Raise :class:`GafetConfigError` naming the first inconsistent value of ``cfg``."""
+
+    def fail(msg: str) -> None:
+        raise GafetConfigError(f"Invalid GaFET configuration '{cfg.name}': {msg}.")
+
+    levels = len(cfg.appearance_channels) - 1
+    if levels < 1:
+        fail(f"appearance_channels needs at least 2 entries, got {cfg.appearance_channels}")
+    for fname in ("geometry_feature_channels", "reference_channels"):
+        if len(getattr(cfg, fname)) != levels + 1:
+            fail(f"{fname} has {len(getattr(cfg, fname))} entries, appearance_channels has {levels + 1}")
+    for fname in ("appearance_channels", "geometry_feature_channels", "reference_channels"):
+        if any(int(c) < 1 for c in getattr(cfg, fname)):
+            fail(f"{fname} must be positive, got {getattr(cfg, fname)}")
+    if cfg.resolution < 8 or cfg.resolution % (1 << levels) or (cfg.resolution >> levels) < 4:
+        fail(f"resolution {cfg.resolution} must be divisible by 2**{levels} with a bottleneck of >= 4 px")
+    if cfg.resolution & (cfg.resolution - 1):
+        fail(f"resolution {cfg.resolution} must be a power of two (the discriminators halve it down to 4)")
+    if cfg.geometry_channels < 1 or cfg.global_dim < 1:
+        fail("geometry_channels and global_dim must be positive")
+    m = cfg.mfat
+    if not 1 <= m.levels <= levels + 1:
+        fail(f"mfat.levels must be in 1..{levels + 1}, got {m.levels}")
+    if m.depth < 0 or m.heads < 1 or m.ffn_ratio < 1:
+        fail(f"mfat depth/heads/ffn_ratio out of range: {m}")
+    if m.dim % m.heads or (m.dim // m.heads) < 1:
+        fail(f"mfat.dim {m.dim} must be divisible by mfat.heads {m.heads}")
+    if m.dim % 4:
+        fail(f"mfat.dim {m.dim} must be divisible by 4 (2-D sine positional encoding)")
+    d = cfg.discriminator
+    if d.component_patch < 8 or d.component_patch & (d.component_patch - 1):
+        fail(f"discriminator.component_patch must be a power of two >= 8, got {d.component_patch}")
+    if min(d.base_channels, d.max_channels, d.component_base_channels, d.component_max_channels) < 1:
+        fail("discriminator widths must be positive")
+    if d.mbstd_group < 1:
+        fail("discriminator.mbstd_group must be >= 1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets
+
+PRESETS: dict[str, GafetConfig] = {
+    "gafet-256": GafetConfig(
+        name="gafet-256",
+        resolution=256,
+        appearance_channels=(32, 64, 128, 256, 512, 512),
+        geometry_feature_channels=(16, 32, 64, 128, 256, 256),
+        reference_channels=(16, 32, 64, 128, 256, 256),
+        global_dim=512,
+        mfat=MfatConfig(dim=256, depth=2, heads=8, levels=3),
+        discriminator=DiscriminatorConfig(base_channels=32, max_channels=512, component_base_channels=16,
+                                          component_max_channels=128, component_patch=64),
+    ),
+    "gafet-512": GafetConfig(
+        name="gafet-512",
+        resolution=512,
+        appearance_channels=(16, 32, 64, 128, 256, 512, 512),
+        geometry_feature_channels=(8, 16, 32, 64, 128, 256, 256),
+        reference_channels=(8, 16, 32, 64, 128, 256, 256),
+        global_dim=512,
+        mfat=MfatConfig(dim=256, depth=2, heads=8, levels=3),
+        discriminator=DiscriminatorConfig(base_channels=16, max_channels=512, component_base_channels=16,
+                                          component_max_channels=128, component_patch=128),
+    ),
+    # Small enough to train on a CPU in tests; same structure as the real presets.
+    "tiny-64": GafetConfig(
+        name="tiny-64",
+        resolution=64,
+        appearance_channels=(8, 16, 24, 32, 32),
+        geometry_feature_channels=(4, 8, 12, 16, 16),
+        reference_channels=(4, 8, 12, 16, 16),
+        global_dim=32,
+        mfat=MfatConfig(dim=32, depth=1, heads=2, levels=3, ffn_ratio=2),
+        discriminator=DiscriminatorConfig(base_channels=16, max_channels=64, mbstd_group=2,
+                                          component_base_channels=8, component_max_channels=32,
+                                          component_patch=16),
+    ),
+}
+
+
+def preset(name: str) -> GafetConfig:
+    """The named preset (``gafet-256``, ``gafet-512``, ``tiny-64``)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise GafetConfigError(f"Unknown GaFET preset '{name}'. Known presets: {known}.") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON form: {"format_version": 1, "name": ..., "resolution": ..., "mfat": {...}, ...}
+
+_SECTIONS = {"mfat": MfatConfig, "discriminator": DiscriminatorConfig, "switches": Switches}
+
+
+def config_to_dict(cfg: GafetConfig) -> dict[str, Any]:
+    """A JSON-ready dict of ``cfg`` (tuples become lists) with ``format_version``."""
+    out: dict[str, Any] = {"format_version": CONFIG_FORMAT_VERSION}
+    for key, value in dataclasses.asdict(cfg).items():
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise GafetConfigError(f"GaFET configuration: '{where}' must be a JSON object, "
+                               f"got {type(raw).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise GafetConfigError(f"GaFET configuration: unknown field(s) {', '.join(unknown)} in '{where}'.")
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        default = fields[name].default if fields[name].default is not dataclasses.MISSING else None
+        if name in _SECTIONS and cls is GafetConfig:
+            kwargs[name] = _build(_SECTIONS[name], value, name)
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(_is_int(v) for v in value):
+                raise GafetConfigError(f"GaFET configuration: '{where}.{name}' must be a list of integers.")
+            kwargs[name] = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise GafetConfigError(f"GaFET configuration: '{where}.{name}' must be true or false.")
+            kwargs[name] = value
+        elif isinstance(default, int):
+            if not _is_int(value):
+                raise GafetConfigError(f"GaFET configuration: '{where}.{name}' must be an integer, "
+                                       f"got {value!r}.")
+            kwargs[name] = value
+        elif isinstance(default, str):
+            if not isinstance(value, str):
+                raise GafetConfigError(f"GaFET configuration: '{where}.{name}' must be a string.")
+            kwargs[name] = value
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: Any) -> GafetConfig:
+    """Parse :func:`config_to_dict` output; raises :class:`GafetConfigError` on anything off."""
+    if not isinstance(raw, dict):
+        raise GafetConfigError("GaFET configuration must be a JSON object.")
+    raw = dict(raw)
+    version = raw.pop("format_version", None)
+    if version != CONFIG_FORMAT_VERSION:
+        raise GafetConfigError(
+            f"GaFET configuration format_version is {version!r}; this version reads {CONFIG_FORMAT_VERSION}.")
+    return _build(GafetConfig, raw, "config")
+
+
+def config_to_json(cfg: GafetConfig, *, indent: int | None = None) -> str:
+    return json.dumps(config_to_dict(cfg), indent=indent, sort_keys=False)
+
+
+def config_from_json(text: str) -> GafetConfig:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise GafetConfigError(f"GaFET configuration is not valid JSON ({err.msg} at line {err.lineno}).") \
+            from None
+    return config_from_dict(raw)
