@@ -16,6 +16,8 @@ from core.errors import EXIT_ERROR, GafetError
 # Sub-command modules, in the order `gafet --help` lists them.
 COMMANDS = (
     "assets_cmd",
+    "analyze_cmd",
+    "model_cmd",
 )
 
 

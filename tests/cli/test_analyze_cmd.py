@@ -1,0 +1,59 @@
+"""`gafet analyze` on real photos: landmarks, JSON, overlay, and its exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.errors import EXIT_NO_FACE, EXIT_OUTPUT_EXISTS, EXIT_UNREADABLE
+from gafet_studio.cli.main import main
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_portrait_and_group_json(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["analyze", "--json", "--no-fit", str(media.path("happy.jpg")), str(media.path("multi_face.jpg"))])
+    assert rc == 0
+    single, group = _json(capsys)
+    assert (single["width"], single["height"]) == (512, 512)
+    assert len(single["faces"]) == 1 and len(group["faces"]) == 5
+    for face in single["faces"] + group["faces"]:
+        assert len(face["landmarks"]) == 468 and all(len(p) == 3 for p in face["landmarks"])
+        x0, y0, x1, y1 = face["box"]
+        xs = [p[0] for p in face["landmarks"]]
+        assert x0 - 20 < min(xs) and max(xs) < x1 + 20, "landmarks lie on the detected face"
+    assert {"load_ms", "detect_and_mesh_ms"} <= set(single["timings_ms"])
+
+
+def test_text_output_lists_every_landmark(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", "--no-fit", str(media.path("surprise.jpg"))]) == 0
+    out = capsys.readouterr().out
+    assert "1 face(s)" in out and " 467: " in out and "score" in out
+
+
+def test_no_face_exit_code(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", "--json", "--no-fit", str(media.path("no_face.jpg"))]) == EXIT_NO_FACE
+    assert _json(capsys)[0]["faces"] == []
+
+
+def test_unreadable_file_exit_code(tmp_path: Path, media, app_assets, capsys) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_text("this is not a photo")
+    rc = main(["analyze", "--json", "--no-fit", str(bad), str(media.path("no_face.jpg"))])
+    assert rc == EXIT_UNREADABLE, "an unreadable file wins over a face-less one"
+    reports = _json(capsys)
+    assert "not an image" in reports[0]["error"] and reports[1]["faces"] == []
+
+
+def test_overlay_written_and_not_overwritten(tmp_path: Path, media, app_assets, capsys) -> None:
+    out = tmp_path / "overlay.png"
+    assert main(["analyze", "--no-fit", "--overlay", str(out), str(media.path("anger.jpg"))]) == 0
+    from core.io import load_photo
+
+    ov, src = load_photo(out), load_photo(media.path("anger.jpg"))
+    assert ov.size == src.size and (ov.rgb != src.rgb).any()
+    assert main(["analyze", "--no-fit", "--overlay", str(out), str(media.path("anger.jpg"))]) == EXIT_OUTPUT_EXISTS
