@@ -1,4 +1,4 @@
-"""``gafet assets list|fetch|verify|path|import``: manage the pretrained parts."""
+"""``gafet assets list|fetch|verify|path|import|import-flame``: manage the pretrained parts."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     i = s.add_parser("import", help="install assets from an archive downloaded by hand")
     i.add_argument("file", type=Path)
     i.set_defaults(func=_import)
+
+    fl = s.add_parser("import-flame",
+                      help="import your licensed FLAME 2020/2023 model (and landmark embedding)")
+    fl.add_argument("file", type=Path, help="generic_model.pkl, male/female_model.pkl or flame2023.pkl")
+    fl.add_argument("--embedding", type=Path, action="append", default=[], metavar="PATH",
+                    help="landmark embedding (DECA landmark_embedding.npy, TF_FLAME "
+                         "flame_static_embedding.pkl / flame_dynamic_embedding.npy); repeat to merge")
+    fl.add_argument("--accept-licence", action="store_true",
+                    help="accept FLAME's non-commercial research licence without a prompt")
+    fl.set_defaults(func=_import_flame)
 
 
 def _ids(args: argparse.Namespace, group: str = "all") -> list[str]:
@@ -82,4 +92,19 @@ def _path(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     for aid in assets.import_archive(args.file):
         print(f"installed {aid} -> {assets.asset_dir(aid)}")
+    return 0
+
+
+def _import_flame(args: argparse.Namespace) -> int:
+    from core.geometry import flame_import
+
+    print(flame_import.FLAME_LICENCE_NOTICE, file=sys.stderr)
+    accepted = args.accept_licence
+    if not accepted and sys.stdin.isatty():
+        answer = input("Do you accept the FLAME licence? Type 'yes' to continue: ")
+        accepted = answer.strip().lower() in ("yes", "y")
+    r = flame_import.import_flame(args.file, embeddings=tuple(args.embedding), accept_licence=accepted)
+    print(f"imported FLAME -> {r.model_path} (source SHA-256 {r.source_sha256})")
+    if r.embedding_path:
+        print(f"landmark embedding -> {r.embedding_path}")
     return 0

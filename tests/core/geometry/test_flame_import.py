@@ -1,0 +1,216 @@
+"""Importing the user's FLAME files: licence, validation, safe conversion, loading."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from core.geometry.face_model import Pose
+
+from core.assets import AssetIntegrityError, sha256_file
+from core.geometry.flame_assets import FlameAssets, FlameFormatError, LandmarkEmbedding
+from core.geometry.flame_import import (
+    FLAME_LICENCE_NOTICE,
+    FlameLicenceNotAcceptedError,
+    FlameNotImportedError,
+    flame_dir,
+    import_flame,
+    load_flame,
+)
+from core.geometry.flame_model import FlameConfig
+from gafet_studio.cli.main import main
+from tests.core.geometry import flame_synthetic as fs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    with fs.one_torch_thread():
+        yield
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("GAFET_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: no prompt
+    return tmp_path / "home"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI
+
+
+def test_import_round_trip_with_accept_flag(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = fs.synthetic_files()
+    rc = main(["assets", "import-flame", str(files.model), "--embedding", str(files.deca_embedding),
+               "--accept-licence"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "NON-COMMERCIAL SCIENTIFIC RESEARCH" in err  # the notice is shown even with the flag
+    folder = home / "licensed" / "flame"
+    assert _files_in(folder) == ["RECEIPT.json", "flame_landmarks.safetensors", "flame_model.safetensors"]
+    assert str(folder / "flame_model.safetensors") in out
+
+    receipt = json.loads((folder / "RECEIPT.json").read_text())
+    assert receipt["model"]["source_sha256"] == sha256_file(files.model)
+    assert receipt["model"]["sha256"] == sha256_file(folder / "flame_model.safetensors")
+    assert receipt["embedding"]["sha256"] == sha256_file(folder / "flame_landmarks.safetensors")
+    assert b"pickle" not in (folder / "flame_model.safetensors").read_bytes()[:4096].lower()
+
+    model = load_flame(config=FlameConfig(n_shape=300, n_expression=100))
+    want = fs.synthetic_flame().arrays
+    np.testing.assert_allclose(model.v_template.numpy(), want["v_template"], rtol=1e-6)
+    np.testing.assert_allclose(model.shapedirs.numpy(), want["shapedirs"], rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(model.faces.numpy(), want["f"].astype(np.int64))
+    np.testing.assert_allclose(model.j_regressor.numpy(), want["J_regressor"], rtol=1e-6)
+    assert model.parents.tolist() == [-1, 0, 1, 1, 1]
+    assert set(model.landmark_sets) >= {"68", "static51", "full68"} and hasattr(model, "contour_faces")
+    unit = Pose(scale=torch.ones(1), rotation=torch.eye(3)[None], translation=torch.zeros(1, 3))
+    verts = model.vertices(torch.zeros(1, 300), torch.zeros(1, 103), unit)
+    torch.testing.assert_close(verts[0], model.v_template)
+    assert model.landmarks(verts).shape == (1, 68, 3)
+
+
+def test_refused_without_acceptance(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["assets", "import-flame", str(fs.synthetic_files().model)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "licence was not accepted" in err and "--accept-licence" in err
+    assert _files_in(home) == []
+
+
+@pytest.mark.parametrize("answer, ok", [("yes\n", True), ("no\n", False)])
+def test_interactive_prompt(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                            answer: str, ok: bool) -> None:
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    rc = main(["assets", "import-flame", str(fs.synthetic_files().model)])
+    assert (rc == 0) is ok, capsys.readouterr().err
+    assert (flame_dir() / "flame_model.safetensors").is_file() is ok
+
+
+def test_malicious_model_is_refused_and_nothing_is_written(home: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "generic_model.pkl"
+    bad.write_bytes(pickle.dumps({"f": Evil()}, protocol=2))
+    rc = main(["assets", "import-flame", str(bad), "--accept-licence"])
+    assert rc == 1 and "Refused to load generic_model.pkl" in capsys.readouterr().err
+    assert not marker.exists() and _files_in(home / "licensed") == []
+
+
+def test_missing_key_is_named(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "generic_model.pkl"
+    fs.write_flame_pickle(path, drop=("shapedirs",))
+    rc = main(["assets", "import-flame", str(path), "--accept-licence"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "generic_model.pkl is not a FLAME model: it has no key 'shapedirs'" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# The core functions
+
+
+def test_load_flame_says_how_to_import(home: Path) -> None:
+    with pytest.raises(FlameNotImportedError, match=r"gafet assets import-flame .*flame\.is\.tue\.mpg\.de|"
+                                                    r"flame\.is\.tue\.mpg\.de.*gafet assets import-flame"):
+        load_flame()
+
+
+def test_import_requires_acceptance(home: Path) -> None:
+    with pytest.raises(FlameLicenceNotAcceptedError):
+        import_flame(fs.synthetic_files().model, accept_licence=False)
+    assert "non-commercial" in FLAME_LICENCE_NOTICE.lower()
+
+
+def test_tampered_import_is_detected(home: Path) -> None:
+    r = import_flame(fs.synthetic_files().model, accept_licence=True)
+    data = bytearray(r.model_path.read_bytes())
+    data[-1] ^= 0xFF
+    r.model_path.write_bytes(bytes(data))
+    with pytest.raises(AssetIntegrityError, match="import FLAME again"):
+        load_flame()
+
+
+def test_tf_flame_embeddings_merge_and_reimport_keeps_them(home: Path) -> None:
+    files = fs.synthetic_files()
+    import_flame(files.model, embeddings=(files.static_embedding, files.dynamic_embedding),
+                 accept_licence=True)
+    model = load_flame(config=FlameConfig(n_shape=10, n_expression=10))
+    assert set(model.landmark_sets) == {"static51", "68"}  # 68 = zero-yaw contour + static 51
+    lmk = model.landmarks(model.v_template[None], "68")[0].numpy()
+    emb = fs.synthetic_flame().embedding
+    tri = fs.synthetic_flame().arrays["f"][emb["full_lmk_faces_idx"]].astype(np.int64)
+    want = (model.v_template.numpy()[tri] * emb["full_lmk_bary_coords"][..., None]).sum(1)
+    np.testing.assert_allclose(lmk, want, atol=1e-6)
+
+    import_flame(files.model, accept_licence=True)  # model again, no embedding given
+    assert "68" in load_flame(config=FlameConfig(n_shape=10, n_expression=10)).landmark_sets
+
+
+def test_load_flame_from_an_explicit_path(home: Path, tmp_path: Path) -> None:
+    r = import_flame(fs.synthetic_files().model, accept_licence=True)
+    model = load_flame(r.model_path, config=FlameConfig(n_shape=5, n_expression=5))
+    assert model.shapedirs.shape == (5023, 3, 10) and model.landmark_sets == ()
+    with pytest.raises(FlameNotImportedError):
+        load_flame(tmp_path / "nowhere" / "flame_model.safetensors")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation of keys and shapes (no pickle needed)
+
+
+def _arrays() -> dict:
+    return dict(fs.synthetic_flame().arrays)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("posedirs", np.zeros((5023, 3, 20)),
+     r"'posedirs' has shape \(5023, 3, 20\); a FLAME model needs \(5023, 3, 36\)"),
+    ("f", np.zeros((9975, 3), np.uint32), r"'f' has shape \(9975, 3\)"),
+    ("v_template", np.zeros((5000, 3)), r"'v_template' has shape \(5000, 3\)"),
+    ("shapedirs", np.zeros((5023, 3, 300)), r"'shapedirs' has shape \(5023, 3, 300\).*K > 300"),
+    ("J_regressor", np.zeros((4, 5023)), r"'J_regressor' has shape \(4, 5023\)"),
+    ("weights", "lbs", r"'weights' is a str, not a numeric array"),
+    ("kintree_table", np.array([[4294967295, 0, 1, 3, 1], [0, 1, 2, 3, 4]]), r"kinematic tree"),
+])
+def test_bad_arrays_are_named(key: str, value: object, message: str) -> None:
+    arrays = _arrays()
+    arrays[key] = value
+    with pytest.raises(FlameFormatError, match=message):
+        FlameAssets.from_flame_dict(arrays, source="generic_model.pkl")
+
+
+def test_non_finite_values_are_refused() -> None:
+    arrays = _arrays()
+    arrays["weights"] = arrays["weights"].copy()
+    arrays["weights"][3, 0] = np.nan
+    with pytest.raises(FlameFormatError, match="'weights' has NaN"):
+        FlameAssets.from_flame_dict(arrays, source="m.pkl")
+
+
+def test_unknown_embedding_layout_is_named() -> None:
+    with pytest.raises(FlameFormatError, match="not a FLAME landmark embedding"):
+        LandmarkEmbedding.from_dict({"foo": np.zeros(3)}, source="x.npy")
+    with pytest.raises(FlameFormatError, match="expected 51"):
+        LandmarkEmbedding.from_dict({"lmk_face_idx": np.zeros(40, np.int64),
+                                     "lmk_b_coords": np.zeros((40, 3))}, source="x.pkl")
