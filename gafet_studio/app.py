@@ -28,12 +28,35 @@ def create_application(argv: list[str] | None = None):
     return app
 
 
+def install_excepthook(window) -> None:
+    """Show unexpected errors in the window's banner (and log them) instead of dying silently."""
+    import logging
+    import traceback
+
+    previous = sys.excepthook
+
+    def hook(kind, value, tb) -> None:
+        logging.getLogger("gafet_studio").error("".join(traceback.format_exception(kind, value, tb)))
+        try:
+            window.session.notify(
+                "error",
+                f"Unexpected error ({kind.__name__}: {value}). "
+                "The previous state was kept; details are in the log.",
+            )
+        except RuntimeError:  # the window is gone
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
 def main(argv: list[str] | None = None) -> int:
     app = create_application(argv if argv is not None else sys.argv[1:])
-    from gafet_studio.main_window import MainWindow
+    from gafet_studio.main_window import MainWindow, schedule_first_run
 
     window = MainWindow()
+    install_excepthook(window)
     window.show()
+    schedule_first_run(window)
     return app.exec()
 
 

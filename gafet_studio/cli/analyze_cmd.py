@@ -25,7 +25,7 @@ class PhotoReport:
     path: str
     width: int
     height: int
-    faces: list[dict]          # JSON-ready, one per face
+    faces: list[dict]  # JSON-ready, one per face
     timings_ms: dict[str, float]
 
 
@@ -33,8 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="find faces: boxes, scores, 468 landmarks, fitted AUs and pose")
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    p.add_argument("--overlay", type=Path, metavar="OUT.png",
-                   help="write the photo with boxes and landmarks drawn (with several photos: OUT-<name>.png)")
+    p.add_argument(
+        "--overlay",
+        type=Path,
+        metavar="OUT.png",
+        help="write the photo with boxes and landmarks drawn (with several photos: OUT-<name>.png)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     p.add_argument("--no-fit", action="store_true", help="skip fitting AUs and pose")
     p.add_argument("--overwrite", action="store_true", help="replace an existing overlay file")
@@ -62,15 +66,29 @@ def run(args: argparse.Namespace) -> int:
         t2 = time.perf_counter()
         fits = [] if args.no_fit else [_fit(f) for f in faces]
         t3 = time.perf_counter()
-        timings = {"load_ms": 1e3 * (t1 - t0), "detect_and_mesh_ms": 1e3 * (t2 - t1), "fit_ms": 1e3 * (t3 - t2)}
-        rep = PhotoReport(str(path), photo.size[0], photo.size[1],
-                          [_face_json(i, f, fits[i] if fits else None) for i, f in enumerate(faces)], timings)
+        timings = {
+            "load_ms": 1e3 * (t1 - t0),
+            "detect_and_mesh_ms": 1e3 * (t2 - t1),
+            "fit_ms": 1e3 * (t3 - t2),
+        }
+        rep = PhotoReport(
+            str(path),
+            photo.size[0],
+            photo.size[1],
+            [_face_json(i, f, fits[i] if fits else None) for i, f in enumerate(faces)],
+            timings,
+        )
         reports.append(rep)
         if not faces:
             code = code or EXIT_NO_FACE
         if args.overlay:
-            _write_overlay(photo.rgb, faces, _overlay_path(args.overlay, path, len(args.photos)), args.overwrite,
-                           protect=args.photos)
+            _write_overlay(
+                photo.rgb,
+                faces,
+                _overlay_path(args.overlay, path, len(args.photos)),
+                args.overwrite,
+                protect=args.photos,
+            )
         if not args.json:
             _print_text(rep)
     if args.json:
@@ -106,22 +124,30 @@ def _face_json(index: int, face: Face, fit: dict | None) -> dict:
 
 def _print_text(rep: PhotoReport) -> None:
     t = rep.timings_ms
-    print(f"{rep.path}: {rep.width}x{rep.height}, {len(rep.faces)} face(s); "
-          f"load {t['load_ms']:.0f} ms, detect+mesh {t['detect_and_mesh_ms']:.0f} ms, fit {t['fit_ms']:.0f} ms")
+    print(
+        f"{rep.path}: {rep.width}x{rep.height}, {len(rep.faces)} face(s); "
+        f"load {t['load_ms']:.0f} ms, detect+mesh {t['detect_and_mesh_ms']:.0f} ms, fit {t['fit_ms']:.0f} ms"
+    )
     for f in rep.faces:
         x0, y0, x1, y1 = f["box"]
-        print(f"  face {f['index']}: box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f}), "
-              f"score {f['score']:.3f}, presence {f['presence']:.3f}")
+        print(
+            f"  face {f['index']}: box ({x0:.0f}, {y0:.0f})-({x1:.0f}, {y1:.0f}), "
+            f"score {f['score']:.3f}, presence {f['presence']:.3f}"
+        )
         if fit := f.get("fit"):
             pose = fit["pose"]
-            print(f"    pose: yaw {pose['yaw_deg']:+.1f}°, pitch {pose['pitch_deg']:+.1f}°, "
-                  f"roll {pose['roll_deg']:+.1f}°, scale {pose['scale']:.3f}")
+            print(
+                f"    pose: yaw {pose['yaw_deg']:+.1f}°, pitch {pose['pitch_deg']:+.1f}°, "
+                f"roll {pose['roll_deg']:+.1f}°, scale {pose['scale']:.3f}"
+            )
             aus = "  ".join(f"{k} {v:.2f}" for k, v in fit["aus"].items())
             print(f"    AUs: {aus}")
         print("    landmarks (468, x y z px):")
         lm = f["landmarks"]
         for i in range(0, len(lm), 4):
-            row = "  ".join(f"{j:3d}: {p[0]:7.1f} {p[1]:7.1f} {p[2]:6.1f}" for j, p in enumerate(lm[i:i + 4], i))
+            row = "  ".join(
+                f"{j:3d}: {p[0]:7.1f} {p[1]:7.1f} {p[2]:6.1f}" for j, p in enumerate(lm[i : i + 4], i)
+            )
             print(f"      {row}")
 
 
@@ -131,7 +157,9 @@ def _overlay_path(base: Path, photo: Path, n: int) -> Path:
     return base.with_name(f"{base.stem}-{photo.stem}{base.suffix or '.png'}")
 
 
-def _write_overlay(rgb: np.ndarray, faces: list[Face], out: Path, overwrite: bool, protect: list[Path]) -> None:
+def _write_overlay(
+    rgb: np.ndarray, faces: list[Face], out: Path, overwrite: bool, protect: list[Path]
+) -> None:
     import cv2
 
     from core.io import save_image
@@ -141,8 +169,16 @@ def _write_overlay(rgb: np.ndarray, faces: list[Face], out: Path, overwrite: boo
     for i, f in enumerate(faces):
         x0, y0, x1, y1 = (int(round(v)) for v in f.detection.box)
         cv2.rectangle(img, (x0, y0), (x1, y1), (255, 200, 0), thick, cv2.LINE_AA)
-        cv2.putText(img, str(i), (x0, max(0, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick + 0.3,
-                    (255, 200, 0), thick, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            str(i),
+            (x0, max(0, y0 - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5 * thick + 0.3,
+            (255, 200, 0),
+            thick,
+            cv2.LINE_AA,
+        )
         for x, y, _ in f.landmarks:
             cv2.circle(img, (int(round(x)), int(round(y))), thick, (0, 255, 80), -1, cv2.LINE_AA)
     save_image(out, img, overwrite=overwrite, protect=protect)

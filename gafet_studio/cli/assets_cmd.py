@@ -34,14 +34,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("file", type=Path)
     i.set_defaults(func=_import)
 
-    fl = s.add_parser("import-flame",
-                      help="import your licensed FLAME 2020/2023 model (and landmark embedding)")
+    fl = s.add_parser(
+        "import-flame", help="import your licensed FLAME 2020/2023 model (and landmark embedding)"
+    )
     fl.add_argument("file", type=Path, help="generic_model.pkl, male/female_model.pkl or flame2023.pkl")
-    fl.add_argument("--embedding", type=Path, action="append", default=[], metavar="PATH",
-                    help="landmark embedding (DECA landmark_embedding.npy, TF_FLAME "
-                         "flame_static_embedding.pkl / flame_dynamic_embedding.npy); repeat to merge")
-    fl.add_argument("--accept-licence", action="store_true",
-                    help="accept FLAME's non-commercial research licence without a prompt")
+    fl.add_argument(
+        "--embedding",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="landmark embedding (DECA landmark_embedding.npy, TF_FLAME "
+        "flame_static_embedding.pkl / flame_dynamic_embedding.npy); repeat to merge",
+    )
+    fl.add_argument(
+        "--accept-licence",
+        action="store_true",
+        help="accept FLAME's non-commercial research licence without a prompt",
+    )
     fl.set_defaults(func=_import_flame)
 
 
@@ -55,8 +65,10 @@ def _list(args: argparse.Namespace) -> int:
     print(f"data folder: {assets.data_home()}")
     for a in manifest.assets.values():
         state = "installed" if assets.is_installed(a.id) else "missing"
-        print(f"\n{a.id}  [{state}, group {a.group}]\n  {a.description}\n"
-              f"  from {a.archive.filename}\n  licence: {a.licence}")
+        print(
+            f"\n{a.id}  [{state}, group {a.group}]\n  {a.description}\n"
+            f"  from {a.archive.filename}\n  licence: {a.licence}"
+        )
         for m in a.members:
             print(f"    {m.name}")
     return 0

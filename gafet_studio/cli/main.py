@@ -17,9 +17,11 @@ from core.errors import EXIT_ERROR, GafetError
 COMMANDS = (
     "assets_cmd",
     "analyze_cmd",
+    "geometry_cmd",
     "model_cmd",
+    "edit_cmd",
+    "batch_cmd",
 )
-
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,10 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     i = s.add_parser("init", help="write a randomly initialised checkpoint (a training start, or for tests)")
-    i.add_argument("--config", required=True, metavar="NAME|FILE",
-                   help=f"a preset ({', '.join(PRESETS)}) or a JSON config file")
-    i.add_argument("-o", "--output", required=True, type=Path, metavar="CKPT",
-                   help="checkpoint file to write")
+    i.add_argument(
+        "--config",
+        required=True,
+        metavar="NAME|FILE",
+        help=f"a preset ({', '.join(PRESETS)}) or a JSON config file",
+    )
+    i.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="CKPT", help="checkpoint file to write"
+    )
     i.add_argument("--seed", type=int, default=0, help="random seed for the initial weights (default 0)")
     i.add_argument("--generator-only", action="store_true", help="leave out the discriminators")
     i.add_argument("--overwrite", action="store_true", help="replace CKPT if it exists")
@@ -61,11 +66,16 @@ def _init(args: argparse.Namespace) -> int:
     nets = build_networks(config)
     try:
         extra = {"created_by": "gafet model init", "seed": args.seed, "step": 0}
-        path = save_checkpoint(args.output, nets.generator if args.generator_only else nets,
-                               overwrite=args.overwrite, extra=extra)
+        path = save_checkpoint(
+            args.output,
+            nets.generator if args.generator_only else nets,
+            overwrite=args.overwrite,
+            extra=extra,
+        )
     except CheckpointExistsError:
-        raise CheckpointExistsError(f"{args.output} already exists; pass --overwrite to replace it.") \
-            from None
+        raise CheckpointExistsError(
+            f"{args.output} already exists; pass --overwrite to replace it."
+        ) from None
     saved = {"generator": nets.generator} if args.generator_only else nets.modules_by_name()
     total = sum(parameter_count(m) for m in saved.values())
     print(f"wrote {path} ({config.name}, {total:,} parameters)")
@@ -113,8 +123,10 @@ def _info(args: argparse.Namespace) -> int:
     if not args.no_flops:
         f = count_flops(cfg)
         r = cfg.resolution
-        print(f"\nFLOPs per forward (batch 1, {r}x{r}; convolutions, matmuls and attention, "
-              f"2 per multiply-add):")
+        print(
+            f"\nFLOPs per forward (batch 1, {r}x{r}; convolutions, matmuls and attention, "
+            f"2 per multiply-add):"
+        )
         print(f"  {'generator (full forward)':<34}{_flops(f.generator):>18}")
         for child, count in f.generator_by_module.items():
             print(f"    {child:<32}{_flops(count):>18}")
@@ -129,7 +141,9 @@ def _presets(args: argparse.Namespace) -> int:
     for name, cfg in PRESETS.items():
         with torch.device("meta"):
             g = build_networks(cfg).generator
-        print(f"{name:<12} {cfg.resolution}x{cfg.resolution}  levels {cfg.levels}  MFAT {cfg.mfat.levels}x"
-              f"(depth {cfg.mfat.depth}, {cfg.mfat.heads} heads, d {cfg.mfat.dim})  "
-              f"generator {parameter_count(g):,} parameters")
+        print(
+            f"{name:<12} {cfg.resolution}x{cfg.resolution}  levels {cfg.levels}  MFAT {cfg.mfat.levels}x"
+            f"(depth {cfg.mfat.depth}, {cfg.mfat.heads} heads, d {cfg.mfat.dim})  "
+            f"generator {parameter_count(g):,} parameters"
+        )
     return 0

@@ -1,0 +1,236 @@
+"""The user's GaFET checkpoints: list them cheaply, load them once, offer them as editors.
+
+Checkpoints live in ``<data home>/models/*.safetensors`` (:func:`models_folder`). Listing reads
+only each file's header (config and tensor shapes, :func:`core.nets.checkpoint.read_header`) and
+checks the shapes against the config (a build on the ``meta`` device: no weights are read), so a
+damaged or foreign file is listed with ``ok=False`` and a UI-ready ``problem`` instead of
+raising. Loading (:func:`load_editor`) reads and verifies the weights; loaded editors are kept in
+a small LRU keyed by (resolved path, modification time, size, device), so the Studio's selector,
+the CLI and batch runs share one copy and a changed file is loaded afresh.
+
+The editor selector lists :func:`editor_choices`: the built-in warp editor first, then one
+:class:`EditorChoice` per checkpoint (disabled, with the problem as tooltip, when not ok).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from core.assets import data_home
+from core.editing.editor import Editor
+from core.editing.gafet_editor import GafetEditor, check_model_config, editor_label
+from core.editing.warp_editor import WARP_EDITOR_NAME, WarpEditor
+from core.nets.checkpoint import CheckpointError, CheckpointNotFoundError, check_structure, read_header
+
+__all__ = [
+    "CHECKPOINT_SUFFIX",
+    "WARP_EDITOR_NAME",
+    "EditorChoice",
+    "ModelEntry",
+    "clear_cache",
+    "editor_choices",
+    "find_checkpoint",
+    "list_checkpoints",
+    "load_editor",
+    "make_editor",
+    "models_folder",
+]
+
+CHECKPOINT_SUFFIX = ".safetensors"
+MODELS_DIRNAME = "models"
+_EDITOR_CACHE_SIZE = 2  # loaded models (a gafet-256 generator is ~270 MB in float32)
+_ENTRY_CACHE_SIZE = 64  # header checks of listed files
+
+
+def models_folder() -> Path:
+    """``<data home>/models``: where the Studio and ``gafet edit --model NAME`` look for checkpoints."""
+    return data_home() / MODELS_DIRNAME
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One checkpoint file as listed.
+
+    path: the file. name: its stem (what the user named it). preset: the stored config's name
+    (``gafet-256``, ``tiny-64``, or a custom name); resolution: r px. Both None when the header
+    is unreadable. size_bytes: file size. ok: the header and tensor shapes are consistent and the
+    editor can feed the model (the weights' digests are checked only on load). problem: why not
+    ok, a sentence a UI can show; None when ok.
+    """
+
+    path: Path
+    name: str
+    preset: str | None
+    resolution: int | None
+    size_bytes: int
+    ok: bool
+    problem: str | None
+
+    @property
+    def label(self) -> str:
+        """The selector label, ``"GaFET: <name> (<preset>)"`` (``"GaFET: <name>"`` when unreadable); the same
+        as the loaded editor's ``name``."""
+        return editor_label(self.path, self.preset)
+
+
+@dataclass(frozen=True)
+class EditorChoice:
+    """An entry of the editor selector.
+
+    kind: "warp" (built in) or "gafet" (a checkpoint). label: what the selector shows.
+    path: the checkpoint (None for the warp editor). problem: why the entry cannot be used
+    (a disabled entry's tooltip), None when usable.
+    """
+
+    kind: Literal["warp", "gafet"]
+    label: str
+    path: Path | None = None
+    problem: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.problem is None
+
+
+_lock = threading.Lock()
+_entries: OrderedDict[tuple[Any, ...], ModelEntry] = OrderedDict()
+_editors: OrderedDict[tuple[Any, ...], GafetEditor] = OrderedDict()
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """(resolved path, mtime ns, size); raises CheckpointNotFoundError for a missing file."""
+    try:
+        resolved = path.resolve()
+        st = resolved.stat()
+    except OSError:
+        raise CheckpointNotFoundError(f"GaFET checkpoint {path} does not exist.") from None
+    if not resolved.is_file():
+        raise CheckpointNotFoundError(f"GaFET checkpoint {path} is not a file.")
+    return str(resolved), st.st_mtime_ns, st.st_size
+
+
+def _remember(cache: OrderedDict, key: tuple[Any, ...], value: Any, capacity: int) -> None:
+    for old in [k for k in cache if k[0] == key[0] and k[1:3] != key[1:3]]:
+        del cache[old]  # the file changed: its old entries are stale
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > capacity:
+        cache.popitem(last=False)
+
+
+def _entry(path: Path) -> ModelEntry:
+    try:
+        key = (*_stamp(path), str(path))
+    except CheckpointError as err:  # vanished between the directory listing and now
+        return ModelEntry(path=path, name=path.stem, preset=None, resolution=None, size_bytes=0, ok=False,
+                          problem=str(err))
+    with _lock:
+        if key in _entries:
+            _entries.move_to_end(key)
+            return _entries[key]
+    preset = resolution = None
+    problem = None
+    try:
+        header = read_header(path)
+        preset, resolution = header.config.name, header.config.resolution
+        check_structure(header, ("generator",))
+        check_model_config(header.config, where=str(path))
+    except CheckpointError as err:
+        problem = str(err)
+    except Exception as err:  # a listing must never break the editor selector; loading reports it again
+        problem = f"{path} cannot be used as a GaFET checkpoint ({type(err).__name__}: {err})."
+    entry = ModelEntry(path=path, name=path.stem, preset=preset, resolution=resolution, size_bytes=key[2],
+                       ok=problem is None, problem=problem)
+    with _lock:
+        _remember(_entries, key, entry, _ENTRY_CACHE_SIZE)
+    return entry
+
+
+def list_checkpoints(folder: str | os.PathLike[str] | None = None) -> list[ModelEntry]:
+    """Every ``*.safetensors`` file directly in ``folder`` (default :func:`models_folder`), sorted by
+    name (case-insensitive). Never raises for a bad file (see :class:`ModelEntry`); a missing
+    folder gives an empty list. Hidden files (leading ".") are skipped.
+    """
+    root = Path(folder) if folder is not None else models_folder()
+    if not root.is_dir():
+        return []
+    files = [p for p in root.iterdir()
+             if p.suffix.lower() == CHECKPOINT_SUFFIX and not p.name.startswith(".") and not p.is_dir()]
+    entries = [_entry(p) for p in files]
+    return sorted(entries, key=lambda e: (e.name.casefold(), e.name, str(e.path)))
+
+
+def find_checkpoint(spec: str | os.PathLike[str], *, folder: str | os.PathLike[str] | None = None) -> Path:
+    """A checkpoint named on a command line: an existing file path, else a name in the models
+    folder (``smiles`` or ``smiles.safetensors`` -> ``<models>/smiles.safetensors``).
+
+    Raises :class:`CheckpointNotFoundError` naming the folder and the checkpoints it holds.
+    """
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    root = Path(folder) if folder is not None else models_folder()
+    if len(path.parts) == 1:
+        has_suffix = path.suffix.lower() == CHECKPOINT_SUFFIX
+        candidate = root / (path.name if has_suffix else path.name + CHECKPOINT_SUFFIX)
+        if candidate.is_file():
+            return candidate
+    names = [e.name for e in list_checkpoints(root)]
+    known = f" Available: {', '.join(names)}." if names else f" {root} holds no checkpoints."
+    raise CheckpointNotFoundError(f"No GaFET checkpoint '{spec}' was found (a .safetensors file, or the name "
+                                  f"of one in {root}).{known}")
+
+
+def load_editor(path: str | os.PathLike[str], *, device: torch.device | str | None = "cpu") -> GafetEditor:
+    """The :class:`GafetEditor` of checkpoint ``path``, loaded once per (file version, device).
+
+    device: "cpu", "cuda", ... or None (CUDA when available). Raises the checkpoint module's
+    :class:`~core.nets.checkpoint.CheckpointError` subclasses (missing, damaged, wrong format,
+    config mismatch, unsupported model); their ``str()`` is UI-ready.
+    """
+    from core.editing.gafet_engine import resolve_device
+
+    path = Path(path)
+    dev = resolve_device(device)
+    key = (*_stamp(path), str(dev))
+    with _lock:
+        if key in _editors:
+            _editors.move_to_end(key)
+            return _editors[key]
+    editor = GafetEditor.from_checkpoint(path, device=dev)  # outside the lock: loading takes a while
+    with _lock:
+        if key in _editors:  # another thread loaded it meanwhile: keep one copy
+            return _editors[key]
+        _remember(_editors, key, editor, _EDITOR_CACHE_SIZE)
+    return editor
+
+
+def clear_cache() -> None:
+    """Forget loaded editors and listed headers (e.g. after the models folder was edited)."""
+    with _lock:
+        _editors.clear()
+        _entries.clear()
+
+
+def editor_choices(folder: str | os.PathLike[str] | None = None) -> list[EditorChoice]:
+    """The warp editor, then every listed checkpoint (a bad one with its problem)."""
+    choices = [EditorChoice(kind="warp", label=WARP_EDITOR_NAME)]
+    for entry in list_checkpoints(folder):
+        choices.append(EditorChoice(kind="gafet", label=entry.label, path=entry.path, problem=entry.problem))
+    return choices
+
+
+def make_editor(choice: EditorChoice, *, device: torch.device | str | None = "cpu") -> Editor:
+    """The editor of a selector entry (GaFET ones through :func:`load_editor`'s cache)."""
+    if choice.kind == "warp":
+        return WarpEditor()
+    if choice.path is None:
+        raise ValueError(f"EditorChoice {choice.label!r}: a GaFET entry needs a path")
+    return load_editor(choice.path, device=device)

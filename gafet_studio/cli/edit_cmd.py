@@ -1,0 +1,201 @@
+"""``gafet edit``: put a reference photo's (or a preset's) expression on a source portrait.
+
+    gafet edit --source me.jpg --reference smile.jpg -o me_smiling.jpg
+    gafet edit -s me.jpg --preset happy --alpha 0.6 --region mouth=1.2,eyes=0.5 --au AU12=0.8 -o out.png
+
+Exit codes (core.errors): 0 done, 1 other error (bad arguments), 2 an input could not be read,
+3 no face (or not the requested face), 4 the output exists (without --overwrite) or is an
+input, 5 a needed asset is missing. The output is written atomically, at the source's full
+resolution, with its colour profile and EXIF; inputs are never overwritten.
+
+Shared with ``gafet batch``: :func:`add_edit_options`, :func:`edit_params`, :func:`load_preset`,
+:func:`prepare_reference`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from core.editing.params import EditParams, InvalidEditParamsError
+from core.errors import GafetError
+
+OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "edit",
+        help="transfer a reference photo's or a preset's expression onto a portrait",
+        description="Transfer a reference photo's (or a preset's) facial expression onto "
+        "a source portrait and save it at the source's full resolution.",
+    )
+    p.add_argument("-s", "--source", required=True, type=Path, help="the portrait to edit")
+    add_reference_options(p)
+    add_edit_options(p)
+    p.add_argument(
+        "--face",
+        type=int,
+        default=0,
+        metavar="N",
+        help="which face of the source to edit, 0 = leftmost (default 0)",
+    )
+    p.add_argument("-o", "--output", required=True, type=Path, help="output file (.png, .jpg or .webp)")
+    p.set_defaults(func=run)
+
+
+def add_reference_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("-r", "--reference", type=Path, help="photo whose expression to transfer")
+    g.add_argument("--preset", metavar="NAME", help="an expression preset: a bundled name or a .json file")
+    p.add_argument(
+        "--reference-face",
+        type=int,
+        default=0,
+        metavar="N",
+        help="which face of the reference photo, 0 = leftmost (default 0)",
+    )
+
+
+def add_edit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=1.0,
+        metavar="A",
+        help="intensity: 0 = the source's expression, 1 = the reference's, up to 1.5 (default 1)",
+    )
+    p.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="NAME=W[,NAME=W...]",
+        help="per-region intensity weights in [0, 1.5], e.g. mouth=1,eyes=0.5 "
+        "(regions: brows, eyes, nose, mouth, jaw, cheeks)",
+    )
+    p.add_argument(
+        "--au",
+        action="append",
+        default=[],
+        metavar="AUxx=V",
+        nargs="+",
+        help="absolute target intensity in [0, 1] of an action unit, e.g. AU12=0.8",
+    )
+    p.add_argument(
+        "--crop-size", type=int, default=512, metavar="R", help="aligned crop side in px (default 512)"
+    )
+    p.add_argument(
+        "--quality", type=int, default=95, metavar="Q", help="JPEG / WebP quality 1..100 (default 95)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+    out = []
+    for chunk in values:
+        for item in filter(None, (s.strip() for s in chunk.split(","))):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip() or not value.strip():
+                raise InvalidEditParamsError(f"Cannot read {what} '{item}'; write it as NAME=VALUE.")
+            out.append((name.strip(), value.strip()))
+    return out
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidEditParamsError(f"{what} must be a number, got '{text}'.") from None
+
+
+def edit_params(args: argparse.Namespace) -> EditParams:
+    """EditParams from --alpha, --region and --au (raises InvalidEditParamsError, exit 1)."""
+    regions = [
+        (n, _number(v, f"The weight of region '{n}'")) for n, v in _pairs(args.region, "the region weight")
+    ]
+    flat_aus = [a for group in args.au for a in (group if isinstance(group, list) else [group])]
+    aus = [(n, _number(v, f"The intensity of {n}")) for n, v in _pairs(flat_aus, "the AU value")]
+    return EditParams(alpha=args.alpha, regions=tuple(regions), au_overrides=tuple(aus))
+
+
+def load_preset(name: str) -> Any:
+    """An expression preset: a .json file, a built-in name or one of the user's saved presets."""
+    from core.geometry import presets
+
+    path = Path(name)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise GafetError(f"No expression preset '{name}' was found: the file does not exist.")
+        return presets.load_preset(path)
+    if name in presets.BUILTIN_PRESETS:
+        return presets.builtin_preset(name)
+    user = presets.user_presets_dir() / f"{name}.json"
+    if user.is_file():
+        return presets.load_preset(user)
+    raise GafetError(
+        f"No expression preset '{name}' was found; built-in presets: "
+        f"{', '.join(presets.BUILTIN_PRESETS)}, or give a .json file."
+    )
+
+
+def prepare_reference(pipeline: Any, args: argparse.Namespace) -> Any:
+    """The PreparedReference for --reference (a photo) or --preset."""
+    from core.io import load_photo
+
+    if args.preset is not None:
+        return pipeline.prepare_preset(load_preset(args.preset))
+    return pipeline.prepare_reference(load_photo(args.reference), face_index=args.reference_face)
+
+
+def check_output(path: Path, *, overwrite: bool, inputs: list[Path]) -> None:
+    """Refuse early (before any heavy work) an output that exists, is an input, or has no image suffix."""
+    from core.io.errors import OutputExistsError, OutputIsInputError
+
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise GafetError(f"Cannot tell the format of '{path}'; end the name with .png, .jpg or .webp.")
+    for src in inputs:
+        if src.exists() and path.exists() and path.resolve() == src.resolve():
+            raise OutputIsInputError(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.editing.pipeline import EditPipeline
+    from core.editing.warp_editor import WarpEditor
+    from core.io import load_photo, save_image
+
+    params = edit_params(args)
+    inputs = [args.source] + ([args.reference] if args.reference is not None else [])
+    check_output(args.output, overwrite=args.overwrite, inputs=inputs)
+    if not 1 <= args.quality <= 100:
+        raise GafetError(f"--quality must be between 1 and 100, got {args.quality}.")
+    with tqdm(total=4, desc="edit", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+        bar.set_postfix_str("loading")
+        photo = load_photo(args.source)
+        pipeline = EditPipeline(editor=WarpEditor(), crop_size=args.crop_size)
+        bar.update()
+        bar.set_postfix_str("analysing")
+        source = pipeline.prepare_source(photo, face_index=args.face)
+        reference = prepare_reference(pipeline, args)
+        bar.update()
+        bar.set_postfix_str("rendering")
+        result = pipeline.render(source, reference, params, full_resolution=True)
+        bar.update()
+        bar.set_postfix_str("saving")
+        written = save_image(
+            args.output,
+            result.image,
+            icc_profile=photo.icc_profile,
+            exif=photo.exif,
+            quality=args.quality,
+            overwrite=args.overwrite,
+            protect=inputs,
+        )
+        bar.update()
+    print(written)
+    return 0

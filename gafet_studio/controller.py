@@ -1,0 +1,205 @@
+"""The user's intents, turned into session changes (through the undo stack) and engine jobs.
+
+Widgets call these methods; they never touch the session or the engine themselves. Dropped or
+opened paths are sorted out here: images vs folders vs presets vs other files, several at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QUndoStack
+
+from core.editing.params import EditParams
+from gafet_studio.engine import Engine
+from gafet_studio.jobs import ExportRequest
+from gafet_studio.recent import RecentFiles
+from gafet_studio.session import ReferenceState, Session, SourceState
+from gafet_studio.settings import Settings
+from gafet_studio.undo import SetEditorCommand, SetParamsCommand, SetReferenceCommand, SetSourceCommand
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mpo")
+PRESET_SUFFIXES = (".json",)
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+class Controller(QObject):
+    def __init__(
+        self, *, settings: Settings | None = None, crop_size: int = 512, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings or Settings()
+        self.session = Session(self)
+        self.session.set_editor(self.settings.editor_id())
+        self.engine = Engine(self.session, crop_size=crop_size, parent=self.session)
+        self.undo_stack = QUndoStack(self)
+        self.recent = RecentFiles(self.settings, parent=self)
+        self.engine.sourceReady.connect(self._source_ready)
+        self.engine.referenceReady.connect(self._reference_ready)
+        self.engine.exported.connect(self._exported)
+        self.engine.presetSaved.connect(
+            lambda p: self.session.notify("info", f"Saved the expression preset '{Path(p).name}'.")
+        )
+
+    # -- opening -----------------------------------------------------------------------------
+    def open_paths(self, paths: Sequence[str | Path], target: str) -> None:
+        """Handle dropped/opened paths. target: 'window' (first → source, second → reference),
+        'source' or 'reference' (the first usable file; the rest are ignored, with a note)."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        folders = [p for p in paths if p.is_dir()]
+        files = [p for p in paths if not p.is_dir()]
+        if not files:
+            names = ", ".join(f"'{p.name}'" for p in folders[:3])
+            self.session.notify(
+                "error",
+                f"{names} {'is a folder' if len(folders) == 1 else 'are folders'}; "
+                "drop image files (JPEG, PNG, WebP, BMP or TIFF), not folders.",
+            )
+            return
+        notes = []
+        if folders:
+            notes.append(f"{len(folders)} folder{'s' if len(folders) > 1 else ''} ignored")
+        # Prefer files named like images; anything else is still tried (the loader explains).
+        images = [p for p in files if _is_image_name(p)] or files
+        if target == "window":
+            presets = [p for p in files if p.suffix.lower() in PRESET_SUFFIXES]
+            images = [p for p in images if p not in presets]
+            if not images and presets:
+                self.open_reference(presets[0])
+                used = [presets[0]]
+            elif len(images) >= 2:
+                self.open_source(images[0])
+                self.open_reference(images[1])
+                used = images[:2]
+            else:
+                self.open_source(images[0])
+                used = images[:1]
+                if presets:
+                    self.open_reference(presets[0])
+                    used.append(presets[0])
+        elif target == "source":
+            self.open_source(images[0])
+            used = images[:1]
+        elif target == "reference":
+            first = files[0] if files[0].suffix.lower() in PRESET_SUFFIXES else images[0]
+            self.open_reference(first)
+            used = [first]
+        else:
+            raise ValueError(f"unknown drop target {target!r}")
+        ignored = len(files) - len(used)
+        if ignored:
+            notes.append(f"{ignored} more file{'s' if ignored > 1 else ''} ignored")
+        if notes:
+            what = " and ".join(f"'{p.name}'" for p in used)
+            self.session.notify("info", f"Using {what}; {', '.join(notes)}.")
+
+    def open_source(self, path: str | Path) -> None:
+        path = Path(path)
+        self.settings.set_last_folder("open", path.parent)
+        self.engine.load_source(path)
+
+    def open_reference(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix.lower() in PRESET_SUFFIXES:
+            self.settings.set_last_folder("preset", path.parent)
+            self.engine.load_preset(path)
+        else:
+            self.settings.set_last_folder("open", path.parent)
+            self.engine.load_reference(path)
+
+    def select_face(self, index: int) -> None:
+        self.engine.select_face(index)
+
+    def select_reference_face(self, index: int) -> None:
+        self.engine.select_reference_face(index)
+
+    def _source_ready(self, state: SourceState) -> None:
+        old = self.session.source
+        if old is not None and old.path == state.path and old.face_index != state.face_index:
+            text = f"Select face {state.face_index + 1}"
+        else:
+            text = f"Open source '{state.path.name}'"
+            self.recent.add(state.path)
+        self.undo_stack.push(SetSourceCommand(self.session, old, state, text))
+        n = len(state.boxes)
+        if n > 1:
+            self.session.notify(
+                "info",
+                f"{n} faces found; editing face {state.face_index + 1}. "
+                "Click another box or thumbnail to pick a different face.",
+            )
+
+    def _reference_ready(self, state: ReferenceState) -> None:
+        old = self.session.reference
+        if (
+            old is not None
+            and state.kind == "photo"
+            and old.path == state.path
+            and old.face_index != state.face_index
+        ):
+            text = f"Select reference face {state.face_index + 1}"
+        else:
+            text = f"{'Load preset' if state.kind == 'preset' else 'Open reference'} '{state.label}'"
+        if state.kind == "photo" and state.path is not None:
+            self.recent.add(state.path)
+        self.undo_stack.push(SetReferenceCommand(self.session, self.session.reference, state, text))
+
+    # -- parameters --------------------------------------------------------------------------
+    def _push_params(self, new: EditParams, control: str, gesture: int, text: str | None = None) -> None:
+        old = self.session.params
+        if new == old:
+            return
+        self.undo_stack.push(
+            SetParamsCommand(self.session, old, new, control=control, gesture=gesture, text=text)
+        )
+
+    def set_alpha(self, alpha: float, gesture: int = 0) -> None:
+        self._push_params(self.session.params.with_alpha(alpha), "intensity", gesture)
+
+    def set_region(self, name: str, weight: float, gesture: int = 0) -> None:
+        self._push_params(self.session.params.with_region(name, weight), f"{name} weight", gesture)
+
+    def set_au(self, au: str, value: float | None, gesture: int = 0) -> None:
+        self._push_params(self.session.params.with_au(au, value), au, gesture)
+
+    def reset_aus(self) -> None:
+        p = self.session.params
+        self._push_params(EditParams(alpha=p.alpha, regions=p.regions), "reset", 0, "Reset action units")
+
+    def reset_params(self) -> None:
+        self._push_params(EditParams(), "reset", 0, "Reset all sliders")
+
+    def set_editor(self, editor_id: str, label: str = "") -> None:
+        if editor_id != self.session.editor_id:
+            self.settings.set_editor_id(editor_id)
+            self.undo_stack.push(
+                SetEditorCommand(
+                    self.session, self.session.editor_id, editor_id, f"Use editor {label or editor_id}"
+                )
+            )
+
+    # -- export and presets ------------------------------------------------------------------
+    def export(self, request: ExportRequest) -> None:
+        self.settings.set_last_folder("export", request.path.parent)
+        self.engine.export(request)
+
+    def _exported(self, path: Path) -> None:
+        self.session.notify("info", f"Exported '{Path(path).name}' to {Path(path).parent}.")
+
+    def save_preset(self, name: str, folder: str | Path | None = None, *, overwrite: bool = False) -> None:
+        """Save the current expression as preset ``name`` (default folder: the user's presets)."""
+        from core.geometry.presets import user_presets_dir
+
+        self.engine.save_preset(
+            name, Path(folder) if folder is not None else user_presets_dir(), overwrite=overwrite
+        )
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()

@@ -1,0 +1,344 @@
+"""The Studio's engine: runs the edit pipeline in workers and hands finished states back.
+
+Everything heavy happens here, off the GUI thread: loading and preparing the source and the
+reference (face detection, mesh, fit), rendering (coalesced: latest wins), exporting and
+saving presets. The pipeline lives in :func:`gafet_studio.workers.studio_pool`'s single thread,
+so its caches never see two threads. Finished renders are cached by
+``(source, reference, editor, params)`` so undo/redo shows a known result at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shiboken6
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.editing.params import EditParams
+from core.errors import GafetError
+from gafet_studio.image_convert import thumbnail, to_display_qimage, to_qimage
+from gafet_studio.jobs import (
+    _PIPELINES,
+    ExportRequest,
+    describe_error,
+    export_job,
+    face_box,
+    save_preset_job,
+    shared_pipeline,
+)
+from gafet_studio.proxy import PROXY_PIXELS, make_proxy
+from gafet_studio.session import ReferenceState, Rendered, Session, SourceState
+from gafet_studio.workers import FunctionWorker, LatestWins, all_pools, studio_pool
+
+log = logging.getLogger(__name__)
+
+CACHE_BYTES = 400 * 2**20  # finished renders kept for undo/redo
+REFINE_DELAY_MS = 300  # sliders at rest this long: replace the proxy preview by the full render
+
+
+class Engine(QObject):
+    sourceReady = Signal(object)  # SourceState
+    referenceReady = Signal(object)  # ReferenceState
+    exported = Signal(object)  # Path written
+    presetSaved = Signal(object)  # Path written
+    failed = Signal(str, object)  # task, exception (the session is also notified)
+
+    def __init__(self, session: Session, *, crop_size: int = 512, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.crop_size = crop_size
+        self._cache: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+        self._cache_bytes = 0
+        self._source_runner = LatestWins(parent=self)
+        self._reference_runner = LatestWins(parent=self)
+        self._render_runner = LatestWins(parent=self)
+        self._source_runner.returned.connect(self._on_source)
+        self._source_runner.errored.connect(lambda g, e: self._on_error("source", g, e))
+        self._reference_runner.returned.connect(self._on_reference)
+        self._reference_runner.errored.connect(lambda g, e: self._on_error("reference", g, e))
+        self._render_runner.returned.connect(self._on_rendered)
+        self._render_runner.errored.connect(lambda g, e: self._on_error("render", g, e))
+        for task, runner in (("source", self._source_runner), ("reference", self._reference_runner)):
+            runner.idle.connect(lambda t=task: self.session.set_busy(t, False))
+        self._proxies: dict[int, Any] = {}  # source key -> proxy PreparedSource (pool thread only)
+        self._refine_timer = QTimer(self)
+        self._refine_timer.setSingleShot(True)
+        self._refine_timer.setInterval(REFINE_DELAY_MS)
+        self._refine_timer.timeout.connect(self._refine)
+        self._render_runner.idle.connect(self._render_idle)
+        session.sourceChanged.connect(self.schedule_render)
+        session.referenceChanged.connect(self.schedule_render)
+        session.paramsChanged.connect(self.schedule_render)
+        session.editorChanged.connect(self.schedule_render)
+
+    # -- the pipeline (pool thread only) ---------------------------------------------------------
+    def pipeline(self, editor_id: str | None = None) -> Any:
+        """The EditPipeline for ``editor_id`` (pool thread only: it may load networks on first use)."""
+        return shared_pipeline(editor_id or self.session.editor_id, self.crop_size)
+
+    def warm_up(self) -> None:
+        """Build the default pipeline in the background, so the first drop is quicker."""
+        self._start("warmup", self.pipeline, self.session.editor_id)
+
+    # -- sources and references --------------------------------------------------------------
+    def load_source(self, path: str | Path, face_index: int = 0) -> int:
+        self.session.set_busy("source", True)
+        return self._source_runner.request(self._prepare_source_job, Path(path), None, face_index)
+
+    def select_face(self, face_index: int) -> int | None:
+        src = self.session.source
+        if src is None or face_index == src.face_index or not 0 <= face_index < len(src.boxes):
+            return None
+        self.session.set_busy("source", True)
+        return self._source_runner.request(self._prepare_source_job, src.path, src.prepared.photo, face_index)
+
+    def load_reference(self, path: str | Path, face_index: int = 0) -> int:
+        self.session.set_busy("reference", True)
+        return self._reference_runner.request(self._prepare_reference_job, Path(path), face_index, None)
+
+    def select_reference_face(self, face_index: int) -> int | None:
+        ref = self.session.reference
+        if (
+            ref is None
+            or ref.kind != "photo"
+            or face_index == ref.face_index
+            or not 0 <= face_index < len(ref.boxes)
+        ):
+            return None
+        self.session.set_busy("reference", True)
+        return self._reference_runner.request(
+            self._prepare_reference_job, ref.path, face_index, ref.prepared.photo
+        )
+
+    def mesh_faces(self) -> np.ndarray | None:
+        """The face model's triangles (F, 3), once a pipeline exists (read-only data: any thread)."""
+        pipe = _PIPELINES.get((self.session.editor_id, self.crop_size))
+        return None if pipe is None else np.asarray(pipe.geometry.faces)
+
+    def load_preset(self, path: str | Path) -> int:
+        self.session.set_busy("reference", True)
+        return self._reference_runner.request(self._prepare_preset_job, Path(path))
+
+    def _prepare_source_job(self, path: Path, photo: Any, face_index: int) -> SourceState:
+        from core.io import photo as photo_io
+
+        if photo is None:
+            photo = photo_io.load_photo(path)
+        prepared = self.pipeline().prepare_source(photo, face_index=face_index)
+        boxes = tuple(face_box(f) for f in prepared.faces)
+        thumbs = tuple(to_qimage(thumbnail(photo.rgb, b)) for b in boxes) if len(boxes) > 1 else ()
+        return SourceState(
+            path=path,
+            prepared=prepared,
+            image=to_display_qimage(photo.rgb),
+            boxes=boxes,
+            thumbs=thumbs,
+            face_index=face_index,
+        )
+
+    def _prepare_reference_job(self, path: Path, face_index: int, photo: Any) -> ReferenceState:
+        from core.io import photo as photo_io
+
+        if photo is None:
+            photo = photo_io.load_photo(path)
+        prepared = self.pipeline().prepare_reference(photo, face_index=face_index)
+        faces = getattr(prepared, "faces", ()) or ()
+        boxes = tuple(face_box(f) for f in faces)
+        return ReferenceState(
+            kind="photo",
+            label=path.name,
+            prepared=prepared,
+            path=path,
+            image=to_display_qimage(photo.rgb),
+            boxes=boxes,
+            face_index=face_index,
+        )
+
+    def _prepare_preset_job(self, path: Path) -> ReferenceState:
+        from core.geometry import presets
+
+        preset = presets.load_preset(path)
+        prepared = self.pipeline().prepare_preset(preset)
+        label = getattr(preset, "name", "") or path.stem
+        return ReferenceState(kind="preset", label=label, prepared=prepared, path=path)
+
+    def _on_source(self, gen: int, state: SourceState) -> None:
+        if gen == self._source_runner.latest():
+            self.sourceReady.emit(state)
+
+    def _on_reference(self, gen: int, state: ReferenceState) -> None:
+        if gen == self._reference_runner.latest():
+            self.referenceReady.emit(state)
+
+    # -- rendering ---------------------------------------------------------------------------
+    def schedule_render(self, *_: object) -> None:
+        """Render the session's current state: from the cache, else in the worker (latest wins).
+
+        Photos above :data:`PROXY_PIXELS` first get a quick preview on a downscaled proxy; the
+        full-resolution render follows once the sliders have rested for ``REFINE_DELAY_MS``.
+        """
+        s = self.session
+        if not s.ready():
+            return
+        cached = self._cache.get(self._key())
+        if cached is not None:
+            self._cache.move_to_end(self._key())
+            self._refine_timer.stop()
+            self._render_runner.cancel_pending()
+            s.set_result(cached)
+            self._render_idle()
+            return
+        s.set_busy("render", True)
+        w, h = s.source.size
+        preview = w * h > PROXY_PIXELS
+        self._render_runner.request(self._render_job, s.source, s.reference, s.params, s.editor_id, preview)
+        if preview:
+            self._refine_timer.start()
+
+    def _key(self) -> tuple[Any, ...]:
+        s = self.session
+        return (s.source.key, s.reference.key, s.editor_id, s.params)
+
+    def _refine(self) -> None:
+        """The sliders rested: render the current state at full resolution (unless known)."""
+        s = self.session
+        if s.ready() and self._key() not in self._cache:
+            s.set_busy("render", True)
+            self._render_runner.request(self._render_job, s.source, s.reference, s.params, s.editor_id, False)
+        self._render_idle()
+
+    def _render_idle(self) -> None:
+        """'render' stays busy while a render runs or waits, and while a refine is due."""
+        if not self._render_runner.busy() and not self._refine_timer.isActive():
+            self.session.set_busy("render", False)
+
+    def _proxy(self, source: SourceState) -> Any:
+        """The source's preview proxy (pool thread only; a few kept)."""
+        if source.key not in self._proxies:
+            self._proxies[source.key] = make_proxy(source.prepared)
+            while len(self._proxies) > 3:
+                self._proxies.pop(next(iter(self._proxies)))
+        return self._proxies[source.key] or source.prepared
+
+    def _render_job(
+        self,
+        source: SourceState,
+        reference: ReferenceState,
+        params: EditParams,
+        editor_id: str,
+        preview: bool = False,
+    ) -> Rendered:
+        prepared = self._proxy(source) if preview else source.prepared
+        result = self.pipeline(editor_id).render(prepared, reference.prepared, params, full_resolution=True)
+        image = to_display_qimage(result.image) if result.image is not None else None
+        return Rendered(
+            result=result,
+            params=params,
+            source_key=source.key,
+            reference_key=reference.key,
+            editor_id=editor_id,
+            image=image,
+            crop=to_qimage(result.crop),
+            preview=prepared is not source.prepared,
+        )
+
+    def _on_rendered(self, gen: int, rendered: Rendered) -> None:
+        if not rendered.preview:
+            self._remember(rendered)
+        # A stale render still shows while a newer one runs (the picture follows the drag), but
+        # never replaces the final result of the current parameters.
+        if gen == self._render_runner.latest() or not self.session.result_is_current():
+            self.session.set_result(rendered)
+
+    def _remember(self, r: Rendered) -> None:
+        key = (r.source_key, r.reference_key, r.editor_id, r.params)
+        size = r.crop.sizeInBytes() + (r.image.sizeInBytes() if r.image is not None else 0)
+        size += sum(
+            getattr(r.result, n).nbytes for n in ("image", "crop") if getattr(r.result, n, None) is not None
+        )
+        self._cache[key] = r
+        self._cache_bytes += size
+        while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= old.crop.sizeInBytes() + (old.image.sizeInBytes() if old.image else 0)
+            self._cache_bytes -= sum(
+                getattr(old.result, n).nbytes
+                for n in ("image", "crop")
+                if getattr(old.result, n, None) is not None
+            )
+
+    def render_coalesced(self) -> int:
+        """How many render requests were skipped because a newer one replaced them."""
+        return self._render_runner.coalesced
+
+    # -- export and presets ------------------------------------------------------------------
+    def export(self, request: ExportRequest) -> None:
+        s = self.session
+        if not s.ready():
+            s.notify(
+                "warning", "Load a source portrait and a reference first; there is nothing to export yet."
+            )
+            return
+        protect = [p for p in (s.source.path, s.reference.path) if p is not None]
+        self._start(
+            "export",
+            export_job,
+            s.source.prepared,
+            s.reference.prepared,
+            s.params,
+            s.editor_id,
+            self.crop_size,
+            request,
+            protect,
+            on_done=self.exported.emit,
+        )
+
+    def save_preset(self, name: str, folder: Path, *, overwrite: bool = False) -> None:
+        """Save the expression on show (the result's target AUs) as preset ``name`` in ``folder``."""
+        r = self.session.result
+        if r is None:
+            self.session.notify("warning", "There is no result yet: load a source and a reference first.")
+            return
+        aus = np.asarray(r.result.target_aus, dtype=np.float64).copy()
+        self._start(
+            "preset", save_preset_job, name, Path(folder), aus, overwrite, on_done=self.presetSaved.emit
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _start(self, task: str, fn: Any, *args: Any, on_done: Any = None) -> FunctionWorker:
+        worker = FunctionWorker(fn, *args)
+        self.session.set_busy(task, True)
+
+        def returned(value: object) -> None:
+            if on_done is not None and shiboken6.isValid(self):
+                on_done(value)
+
+        def errored(exc: BaseException) -> None:
+            if shiboken6.isValid(self):
+                self._on_error(task, None, exc)
+
+        def finished() -> None:
+            if shiboken6.isValid(self) and shiboken6.isValid(self.session):
+                self.session.set_busy(task, False)
+
+        worker.signals.returned.connect(returned)
+        worker.signals.errored.connect(errored)
+        worker.signals.finished.connect(finished)
+        return worker.start(studio_pool())
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Drop pending requests and wait for running jobs (the window is closing)."""
+        self._refine_timer.stop()
+        for runner in (self._source_runner, self._reference_runner, self._render_runner):
+            runner.cancel_pending()
+        return all([pool.waitForDone(timeout_ms) for pool in all_pools()])
+
+    def _on_error(self, task: str, gen: int | None, exc: BaseException) -> None:
+        if not isinstance(exc, GafetError):
+            log.error("%s failed:\n%s", task, getattr(exc, "__traceback_text__", repr(exc)))
+        self.failed.emit(task, exc)
+        self.session.notify("error", describe_error(exc))

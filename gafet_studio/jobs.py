@@ -1,0 +1,121 @@
+"""Worker bodies of the engine that need no Qt state: the shared pipeline, export, presets.
+
+Everything here runs in a pool thread (the pipeline pool for anything touching the shared
+pipeline) and returns plain values; errors propagate to the worker's ``errored`` signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.editing.params import EditParams
+from core.errors import GafetError
+from gafet_studio import editors
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    path: Path
+    quality: int = 95
+    scope: str = "photo"  # 'photo' (full resolution) or 'crop' (the aligned face crop)
+    overwrite: bool = False
+
+
+def face_box(face: Any) -> tuple[float, float, float, float]:
+    """A detected face's box (x0, y0, x1, y1) in photo pixels, whatever the Face record calls it."""
+    box = getattr(getattr(face, "detection", None), "box", None)
+    if box is None:
+        box = getattr(face, "box", None)
+    if box is None:
+        box = getattr(face, "bbox", None)
+    if box is None and hasattr(face, "x0"):
+        box = (face.x0, face.y0, face.x1, face.y1)
+    if box is None:
+        raise TypeError(f"cannot read a box from {type(face).__name__}")
+    if hasattr(box, "x0"):
+        box = (box.x0, box.y0, box.x1, box.y1)
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(-1)[:4])
+    return x0, y0, x1, y1
+
+
+def describe_error(exc: BaseException) -> str:
+    """A message for the banner: a GafetError's own text, anything else marked as unexpected."""
+    if isinstance(exc, GafetError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "Not enough memory for this photo; close other programs or use a smaller photo."
+    return f"Unexpected error ({type(exc).__name__}: {exc}). The previous state was kept."
+
+
+_PIPELINES: dict[tuple[str, int], Any] = {}
+
+
+def shared_pipeline(editor_id: str, crop_size: int) -> Any:
+    """One EditPipeline per (editor, crop size) per process, built on first use.
+
+    Only the pipeline pool's single thread calls this, so the pipelines and their caches (prepared
+    sources and references) are never touched by two threads at once.
+    """
+    key = (editor_id, crop_size)
+    pipe = _PIPELINES.get(key)
+    if pipe is None:
+        from core.editing.pipeline import EditPipeline
+
+        choice = editors.find_editor(editor_id)
+        if choice is None or choice.make is None:
+            reason = f": {choice.reason}" if choice is not None and choice.reason else ""
+            raise GafetError(f"The editor '{editor_id}' is not available{reason}.")
+        pipe = EditPipeline(editor=choice.make(), crop_size=crop_size, device="cpu")
+        _PIPELINES[key] = pipe
+    return pipe
+
+
+def export_job(
+    source: Any,
+    reference: Any,
+    params: EditParams,
+    editor_id: str,
+    crop_size: int,
+    request: ExportRequest,
+    protect: list[Path],
+) -> Path:
+    """Render at full resolution (never a proxy) and save atomically; returns the path written.
+
+    source / reference: the pipeline's PreparedSource / PreparedReference. scope 'photo' keeps
+    the photo's ICC profile and EXIF; 'crop' writes the aligned crop (profile only).
+    """
+    from core.io.save import save_image
+
+    result = shared_pipeline(editor_id, crop_size).render(
+        source, reference, params, full_resolution=request.scope == "photo"
+    )
+    photo = source.photo
+    if request.scope == "photo":
+        rgb, icc, exif = result.image, photo.icc_profile, photo.exif
+    else:
+        rgb, icc, exif = result.crop, photo.icc_profile, None
+    return save_image(
+        request.path,
+        np.ascontiguousarray(rgb),
+        icc_profile=icc,
+        exif=exif,
+        quality=request.quality,
+        overwrite=request.overwrite,
+        protect=protect,
+    )
+
+
+def save_preset_job(name: str, folder: Path, aus: np.ndarray, overwrite: bool) -> Path:
+    """Write the AUs (20,) as the JSON expression preset ``name`` in ``folder``."""
+    from core.editing.params import AU_NAMES
+    from core.geometry.presets import ExpressionPreset, save_preset
+
+    values = {au: round(float(min(1.0, max(0.0, v))), 4) for au, v in zip(AU_NAMES, aus, strict=True)}
+    preset = ExpressionPreset(
+        name=name, aus={au: v for au, v in values.items() if v > 0}, description="Saved from GaFET Studio"
+    )
+    return save_preset(preset, folder, overwrite=overwrite)

@@ -1,0 +1,93 @@
+"""Persistent Studio settings (QSettings): folders, window geometry, export choices, editor.
+
+One typed accessor per value; callers never see QSettings keys. Tests pass their own
+``QSettings`` (an INI file in a temporary folder) so they never touch the user's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+EXPORT_FORMATS = ("PNG", "JPEG", "WebP")
+
+
+def default_qsettings() -> QSettings:
+    return QSettings("GaFET", "GaFET Studio")
+
+
+class Settings:
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self.q = qsettings if qsettings is not None else default_qsettings()
+
+    # -- folders -----------------------------------------------------------------------------
+    def last_folder(self, kind: str) -> str:
+        """The folder last used for ``kind`` ('open', 'export', 'preset'); home if none."""
+        value = self.q.value(f"folders/{kind}", "", str)
+        return value if value and Path(value).is_dir() else str(Path.home())
+
+    def set_last_folder(self, kind: str, folder: str | Path) -> None:
+        self.q.setValue(f"folders/{kind}", str(folder))
+
+    # -- window ------------------------------------------------------------------------------
+    def window_geometry(self) -> QByteArray | None:
+        value = self.q.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_window_geometry(self, data: QByteArray) -> None:
+        self.q.setValue("window/geometry", data)
+
+    def window_state(self) -> QByteArray | None:
+        value = self.q.value("window/state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_window_state(self, data: QByteArray) -> None:
+        self.q.setValue("window/state", data)
+
+    # -- export ------------------------------------------------------------------------------
+    def export_format(self) -> str:
+        value = self.q.value("export/format", "PNG", str)
+        return value if value in EXPORT_FORMATS else "PNG"
+
+    def set_export_format(self, fmt: str) -> None:
+        if fmt not in EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; expected one of {EXPORT_FORMATS}")
+        self.q.setValue("export/format", fmt)
+
+    def export_quality(self) -> int:
+        try:
+            value = int(self.q.value("export/quality", 95))
+        except (TypeError, ValueError):
+            value = 95
+        return min(100, max(1, value))
+
+    def set_export_quality(self, quality: int) -> None:
+        self.q.setValue("export/quality", int(min(100, max(1, quality))))
+
+    def export_scope(self) -> str:
+        value = self.q.value("export/scope", "photo", str)
+        return value if value in ("photo", "crop") else "photo"
+
+    def set_export_scope(self, scope: str) -> None:
+        self.q.setValue("export/scope", scope)
+
+    # -- recent files ------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.q.value("recent/files", [])
+        if isinstance(value, str):  # QSettings returns a lone string for a one-item list
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def set_recent_files(self, files: list[str]) -> None:
+        self.q.setValue("recent/files", list(files))
+
+    # -- editor ------------------------------------------------------------------------------
+    def editor_id(self) -> str:
+        return self.q.value("editor/id", "warp", str) or "warp"
+
+    def set_editor_id(self, editor_id: str) -> None:
+        self.q.setValue("editor/id", editor_id)
+
+    def sync(self) -> None:
+        self.q.sync()

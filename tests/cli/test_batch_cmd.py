@@ -1,0 +1,56 @@
+"""``gafet batch``: a folder of portraits x one preset, past bad files, with a summary."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.io import load_photo
+from gafet_studio.cli.main import main
+
+
+@pytest.fixture()
+def folder(tmp_path: Path, media, app_assets: None) -> Path:  # noqa: ANN001
+    src = tmp_path / "portraits"
+    src.mkdir()
+    shutil.copy(media.path("anger.jpg"), src / "a_anger.jpg")
+    shutil.copy(media.path("disgust.jpg"), src / "b_disgust.jpg")
+    (src / "c_broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return src
+
+
+def test_batch_continues_past_bad_files(tmp_path: Path, folder: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["batch", str(folder), "--preset", "surprise", "--alpha", "0.8", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2  # every failure was an unreadable file
+    assert sorted(p.name for p in out.iterdir()) == ["a_anger.jpg", "b_disgust.jpg"]
+    for name in ("a_anger.jpg", "b_disgust.jpg"):
+        assert load_photo(out / name).size == load_photo(folder / name).size
+    assert "2 of 3 photos edited" in captured.out
+    assert "1 failed" in captured.err and "c_broken.jpg" in captured.err
+
+    # a second run never overwrites: the outputs exist (4) and the broken file fails again (2) -> 1
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert main(["batch", str(folder), "--preset", "surprise", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "a_anger.jpg" in err and "already exists" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_batch_refuses_bad_setups(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    preset = "happy"
+    assert main(["batch", str(tmp_path / "nowhere"), "--preset", preset, "-o", str(tmp_path / "o")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["batch", str(empty), "--preset", preset, "-o", str(tmp_path / "o")]) == 1
+    assert "has no files" in capsys.readouterr().err
+    bad_ref = tmp_path / "ref.jpg"
+    bad_ref.write_text("text")
+    assert main(["batch", str(folder), "-r", str(bad_ref), "-o", str(tmp_path / "o")]) == 2
+    assert "is not an image" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing was written before the reference was ready

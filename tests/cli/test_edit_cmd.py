@@ -1,0 +1,107 @@
+"""``gafet edit`` end to end on real photos: outputs, refusals, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.io import load_photo
+from gafet_studio.cli.main import main
+
+
+@pytest.fixture()
+def preset(tmp_path: Path) -> Path:
+    path = tmp_path / "smile.json"
+    doc = {"format": "gafet-expression-preset", "version": 1, "name": "smile",
+           "aus": {"AU06": 0.6, "AU12": 0.9, "AU25": 0.5}}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture()
+def source(tmp_path: Path, media, app_assets: None) -> Path:  # noqa: ANN001
+    path = tmp_path / "anger.jpg"
+    shutil.copy(media.path("anger.jpg"), path)
+    return path
+
+
+def test_alpha_zero_reproduces_the_source_and_refuses_to_overwrite(
+        tmp_path: Path, source: Path, preset: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.png"
+    args = ["edit", "--source", str(source), "--preset", str(preset), "--alpha", "0", "-o", str(out)]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip().endswith("out.png")
+    # tolerance: none. Intensity 0 moves nothing, so the PNG holds the decoded source exactly
+    assert np.array_equal(load_photo(out).rgb, load_photo(source).rgb)
+
+    before = out.read_bytes()
+    assert main(args) == 4
+    err = capsys.readouterr().err
+    assert "already exists" in err and "out.png" in err
+    assert out.read_bytes() == before  # untouched
+
+    assert main([*args[:-2], "--alpha", "1", "--overwrite", "-o", str(out)]) == 0
+    assert out.read_bytes() != before
+
+
+def test_full_edit_with_regions_and_au_overrides(tmp_path: Path, source: Path, media) -> None:  # noqa: ANN001
+    out = tmp_path / "edited.jpg"
+    code = main(["edit", "-s", str(source), "-r", str(media.path("surprise.jpg")), "--alpha", "1.2",
+                 "--region", "mouth=1,eyes=0.5", "--region", "brows=0", "--au", "AU12=0.3", "AU06=0.2",
+                 "--quality", "92", "-o", str(out)])
+    assert code == 0
+    edited, original = load_photo(out).rgb, load_photo(source).rgb
+    assert edited.shape == original.shape
+    assert np.abs(edited.astype(int) - original).mean() > 1.0
+
+
+@pytest.mark.parametrize(
+    "extra, code, needle",
+    [
+        (["--alpha", "2"], 1, "between 0 and 1.5"),
+        (["--region", "lips=1"], 1, "Unknown face region 'lips'"),
+        (["--region", "mouth"], 1, "NAME=VALUE"),
+        (["--au", "AU99=0.5"], 1, "Unknown action unit 'AU99'"),
+        (["--quality", "0"], 1, "--quality"),
+    ],
+)
+def test_bad_options(tmp_path: Path, source: Path, preset: Path, extra: list[str], code: int, needle: str,
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.png"
+    assert main(["edit", "-s", str(source), "--preset", str(preset), *extra, "-o", str(out)]) == code
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_bad_inputs_give_distinct_exit_codes(tmp_path: Path, source: Path, preset: Path, media,  # noqa: ANN001
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.png"
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not a photo")
+    cases = [
+        (text, 2, "is not an image"),  # could not read the file
+        (tmp_path / "missing.jpg", 2, "does not exist"),
+        (media.path("no_face.jpg"), 3, "No face was found in 'no_face.jpg'"),  # read, but no face
+    ]
+    for src, code, needle in cases:
+        assert main(["edit", "-s", str(src), "--preset", str(preset), "-o", str(out)]) == code, src
+        assert needle in capsys.readouterr().err
+    assert main(["edit", "-s", str(source), "--preset", str(preset), "--face", "2", "-o", str(out)]) == 3
+    assert "face 2 does not exist" in capsys.readouterr().err
+    assert main(["edit", "-s", str(source), "--preset", str(tmp_path / "nope.json"), "-o", str(out)]) == 1
+    assert "No expression preset" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_never_writes_over_an_input(tmp_path: Path, source: Path, preset: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    before = source.read_bytes()
+    assert main(["edit", "-s", str(source), "--preset", str(preset), "--overwrite", "-o", str(source)]) == 4
+    assert "never overwrites its inputs" in capsys.readouterr().err
+    assert source.read_bytes() == before
+    assert main(["edit", "-s", str(source), "--preset", str(preset), "-o", str(tmp_path / "o.gif")]) == 1
+    assert ".png, .jpg or .webp" in capsys.readouterr().err
