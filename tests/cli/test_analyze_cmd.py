@@ -57,3 +57,12 @@ def test_overlay_written_and_not_overwritten(tmp_path: Path, media, app_assets, 
     ov, src = load_photo(out), load_photo(media.path("anger.jpg"))
     assert ov.size == src.size and (ov.rgb != src.rgb).any()
     assert main(["analyze", "--no-fit", "--overlay", str(out), str(media.path("anger.jpg"))]) == EXIT_OUTPUT_EXISTS
+
+
+def test_fitted_aus_and_pose_reported(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", "--json", str(media.path("surprise.jpg")), str(media.path("disgust.jpg"))]) == 0
+    surprise, turned = _json(capsys)
+    fit = surprise["faces"][0]["fit"]
+    assert len(fit["aus"]) == 20 and fit["aus"]["AU26"] > 0.6, "open-mouth surprise reads as jaw drop"
+    assert abs(fit["pose"]["yaw_deg"]) < 15
+    assert abs(turned["faces"][0]["fit"]["pose"]["yaw_deg"]) > 25, "the 45-degree photo reads as turned"
