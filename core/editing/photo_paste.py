@@ -23,31 +23,10 @@ import cv2
 import numpy as np
 
 from core.face.align import AlignedFace
+from core.face.paste import footprint
 
 _BAND_ROWS = 256  # photo rows composited at a time
 _REPLACED_LEVELS = 24.0  # residual (max over channels, levels) at which the crop fully replaces the photo
-
-
-def footprint(
-    mask: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]
-) -> tuple[int, int, int, int] | None:
-    """Photo box (x0, y0, x1, y1), end-exclusive, covering crop mask > 0 mapped by ``inverse``
-    (crop -> photo), with a 2 px margin, clipped to ``shape`` (H, W); None when empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    corners = np.array([[cols[0] - 1.0, rows[0] - 1.0], [cols[-1] + 1.0, rows[0] - 1.0],
-                        [cols[0] - 1.0, rows[-1] + 1.0], [cols[-1] + 1.0, rows[-1] + 1.0]])
-    pts = corners @ inverse[:, :2].T + inverse[:, 2]
-    height, width = shape
-    x0 = max(0, int(np.floor(pts[:, 0].min())) - 2)
-    y0 = max(0, int(np.floor(pts[:, 1].min())) - 2)
-    x1 = min(width, int(np.ceil(pts[:, 0].max())) + 3)
-    y1 = min(height, int(np.ceil(pts[:, 1].max())) + 3)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return x0, y0, x1, y1
 
 
 def paste_with_detail(

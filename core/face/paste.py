@@ -74,7 +74,7 @@ def paste_back(
         mask = mask * change_mask(aligned.crop, edited, config)
 
     result = photo.copy()
-    box = _footprint(mask, aligned.inverse, photo.shape[:2])
+    box = footprint(mask, aligned.inverse, photo.shape[:2])
     if box is None:
         return result
     x0, y0, x1, y1 = box
@@ -128,10 +128,11 @@ def change_mask(original: np.ndarray, edited: np.ndarray, config: PasteConfig = 
     return feather_mask(grown, 2 * grow)  # ramps down over the outer half: still 1 on every change
 
 
-def _footprint(
+def footprint(
     mask: np.ndarray, inverse: np.ndarray, shape: tuple[int, int]
 ) -> tuple[int, int, int, int] | None:
-    """Photo box [x0, x1) x [y0, y1) covering the warped mask's support (+2 px), clipped; None if empty."""
+    """Photo box (x0, y0, x1, y1), end-exclusive, covering crop ``mask`` > 0 mapped by ``inverse``
+    (crop -> photo), with a 2 px margin, clipped to ``shape`` (H, W); None when empty."""
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
