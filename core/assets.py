@@ -77,8 +77,17 @@ class Archive:
 
     def pip_command(self, dest: Path) -> list[str]:
         """The ``pip download`` command that fetches exactly this archive into ``dest``."""
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-d", str(dest)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+            str(dest),
+        ]
         if self.python_version:
             cmd += ["--python-version", self.python_version]
         if self.platform:
@@ -108,8 +117,9 @@ class Asset:
         for m in self.members:
             if m.name == name:
                 return m
-        raise UnknownAssetError(f"Asset '{self.id}' has no file '{name}' (it has: "
-                                f"{', '.join(m.name for m in self.members)}).")
+        raise UnknownAssetError(
+            f"Asset '{self.id}' has no file '{name}' (it has: {', '.join(m.name for m in self.members)})."
+        )
 
 
 @dataclass(frozen=True)
@@ -121,8 +131,9 @@ class Manifest:
         try:
             return self.assets[asset_id]
         except KeyError:
-            raise UnknownAssetError(f"Unknown asset '{asset_id}'. Known assets: "
-                                    f"{', '.join(sorted(self.assets))}.") from None
+            raise UnknownAssetError(
+                f"Unknown asset '{asset_id}'. Known assets: {', '.join(sorted(self.assets))}."
+            ) from None
 
     def group(self, group: str) -> list[Asset]:
         return [a for a in self.assets.values() if group in ("all", a.group)]
@@ -134,9 +145,17 @@ def parse_manifest(text: str) -> Manifest:
     archives = {aid: Archive(id=aid, **fields) for aid, fields in raw.get("archives", {}).items()}
     assets: dict[str, Asset] = {}
     for aid, fields in raw.get("assets", {}).items():
-        members = tuple(Member(name=n, path=m["path"], sha256=m["sha256"]) for n, m in fields["members"].items())
-        assets[aid] = Asset(id=aid, description=fields["description"], archive=archives[fields["archive"]],
-                            members=members, licence=fields["licence"], group=fields.get("group", "app"))
+        members = tuple(
+            Member(name=n, path=m["path"], sha256=m["sha256"]) for n, m in fields["members"].items()
+        )
+        assets[aid] = Asset(
+            id=aid,
+            description=fields["description"],
+            archive=archives[fields["archive"]],
+            members=members,
+            licence=fields["licence"],
+            group=fields.get("group", "app"),
+        )
     return Manifest(archives=archives, assets=assets)
 
 
@@ -247,7 +266,9 @@ def _download_archive(archive: Archive, home: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
         try:
-            proc = subprocess.run(archive.pip_command(Path(tmp)), capture_output=True, text=True, timeout=1800)
+            proc = subprocess.run(
+                archive.pip_command(Path(tmp)), capture_output=True, text=True, timeout=1800
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise AssetFetchError(_fetch_failed(archive, str(exc))) from exc
         got = Path(tmp) / archive.filename
@@ -271,8 +292,10 @@ def _fetch_failed(archive: Archive, why: str) -> str:
 def _check_hash(path: Path, expected: str, what: str) -> None:
     got = sha256_file(path)
     if got != expected:
-        raise AssetIntegrityError(f"The {what} has SHA-256 {got}, but {expected} was expected. "
-                                  f"The file is corrupt or not the pinned release; delete it and fetch again.")
+        raise AssetIntegrityError(
+            f"The {what} has SHA-256 {got}, but {expected} was expected. "
+            f"The file is corrupt or not the pinned release; delete it and fetch again."
+        )
 
 
 def _extract(asset: Asset, archive_path: Path, home: Path) -> Path:
@@ -290,8 +313,11 @@ def _extract(asset: Asset, archive_path: Path, home: Path) -> Path:
                 with zf.open(info) as src, open(tmp / m.name, "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 _check_hash(tmp / m.name, m.sha256, f"file {m.name} of asset '{asset.id}'")
-        receipt = {"asset": asset.id, "archive": asset.archive.filename,
-                   "members": {m.name: m.sha256 for m in asset.members}}
+        receipt = {
+            "asset": asset.id,
+            "archive": asset.archive.filename,
+            "members": {m.name: m.sha256 for m in asset.members},
+        }
         (tmp / RECEIPT).write_text(json.dumps(receipt, indent=2), "utf-8")
         if final.exists():
             old = final.with_name(f".{asset.id}-old-{os.getpid()}")
@@ -304,8 +330,12 @@ def _extract(asset: Asset, archive_path: Path, home: Path) -> Path:
     return final
 
 
-def fetch(asset_ids: Iterable[str], progress: ProgressFn | None = None, home: Path | None = None,
-          force: bool = False) -> list[Path]:
+def fetch(
+    asset_ids: Iterable[str],
+    progress: ProgressFn | None = None,
+    home: Path | None = None,
+    force: bool = False,
+) -> list[Path]:
     """Install the given assets (skipping installed ones unless ``force``); return their folders."""
     home = home or data_home()
     manifest = load_manifest()
@@ -342,8 +372,10 @@ def import_archive(path: Path, home: Path | None = None) -> list[str]:
     archive = next((a for a in manifest.archives.values() if a.sha256 == digest), None)
     if archive is None:
         known = ", ".join(f"{a.filename}" for a in manifest.archives.values())
-        raise AssetIntegrityError(f"{path.name} is not one of the pinned archives (its SHA-256 is {digest}). "
-                                  f"Expected one of: {known}.")
+        raise AssetIntegrityError(
+            f"{path.name} is not one of the pinned archives (its SHA-256 is {digest}). "
+            f"Expected one of: {known}."
+        )
     with _home_lock(home):
         target = _archive_file(archive, home)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -380,5 +412,7 @@ def verify(asset_id: str, home: Path | None = None) -> VerifyResult:
         if not f.is_file():
             problems.append(f"{m.name}: missing")
         elif (got := sha256_file(f)) != m.sha256:
-            problems.append(f"{m.name}: SHA-256 {got[:12]}... does not match the manifest ({m.sha256[:12]}...)")
+            problems.append(
+                f"{m.name}: SHA-256 {got[:12]}... does not match the manifest ({m.sha256[:12]}...)"
+            )
     return VerifyResult(asset_id, True, tuple(problems))

@@ -34,7 +34,9 @@ def assert_shape(t: torch.Tensor, shape: Sequence[Dim], name: str = "tensor") ->
                 )
             bound[want] = size
         elif size != want:
-            raise ValueError(f"{name}: dim {i} is {size}, expected {want}; shape {tuple(t.shape)} vs {tuple(shape)}")
+            raise ValueError(
+                f"{name}: dim {i} is {size}, expected {want}; shape {tuple(t.shape)} vs {tuple(shape)}"
+            )
     return bound
 
 

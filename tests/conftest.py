@@ -32,6 +32,19 @@ class TestMedia:
         return assets.asset_path("test-media", name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Run torch on one intra-op thread for the whole suite. The test networks are small: on a
+    2-core machine a second thread mostly spins and waits, and with Qt workers running beside the
+    test it made CPU-bound tests several times slower. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def media() -> TestMedia:
     assets.ensure(["test-media"])

@@ -54,7 +54,8 @@ def test_core_and_training_import_without_qt() -> None:
         "    m = importlib.import_module(pkg)\n"
         "    for info in pkgutil.walk_packages(m.__path__, pkg + '.'):\n"
         "        importlib.import_module(info.name)\n"
-        "bad = [n for n in sys.modules if n.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'gafet_studio')]\n"
+        "qt = ('PySide6', 'shiboken6', 'pyqtgraph', 'gafet_studio')\n"
+        "bad = [n for n in sys.modules if n.split('.')[0] in qt]\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )

@@ -31,13 +31,19 @@ def main() -> int:
         return 0
     if not _has_gl_tests(env):
         return 0
-    return run([xvfb, "-a", "-s", "-screen 0 1280x1024x24", *pytest, "-m", "gl", "-p", "no:cacheprovider"],
-               {**env, "QT_QPA_PLATFORM": "xcb", "GAFET_GL_TESTS": "1"})
+    return run(
+        [xvfb, "-a", "-s", "-screen 0 1280x1024x24", *pytest, "-m", "gl", "-p", "no:cacheprovider"],
+        {**env, "QT_QPA_PLATFORM": "xcb", "GAFET_GL_TESTS": "1"},
+    )
 
 
 def _has_gl_tests(env: dict[str, str]) -> bool:
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gl", "-p", "no:cacheprovider"],
-                         capture_output=True, text=True, env={**env, "QT_QPA_PLATFORM": "offscreen"})
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gl", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+        env={**env, "QT_QPA_PLATFORM": "offscreen"},
+    )
     return out.returncode == 0
 
 

@@ -16,7 +16,8 @@ def _json(capsys: pytest.CaptureFixture[str]) -> list[dict]:
 
 
 def test_portrait_and_group_json(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["analyze", "--json", "--no-fit", str(media.path("happy.jpg")), str(media.path("multi_face.jpg"))])
+    photos = [str(media.path("happy.jpg")), str(media.path("multi_face.jpg"))]
+    rc = main(["analyze", "--json", "--no-fit", *photos])
     assert rc == 0
     single, group = _json(capsys)
     assert (single["width"], single["height"]) == (512, 512)
@@ -56,7 +57,8 @@ def test_overlay_written_and_not_overwritten(tmp_path: Path, media, app_assets, 
 
     ov, src = load_photo(out), load_photo(media.path("anger.jpg"))
     assert ov.size == src.size and (ov.rgb != src.rgb).any()
-    assert main(["analyze", "--no-fit", "--overlay", str(out), str(media.path("anger.jpg"))]) == EXIT_OUTPUT_EXISTS
+    again = main(["analyze", "--no-fit", "--overlay", str(out), str(media.path("anger.jpg"))])
+    assert again == EXIT_OUTPUT_EXISTS
 
 
 def test_fitted_aus_and_pose_reported(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,20 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from core.errors import EXIT_ASSET, EXIT_ERROR, EXIT_OUTPUT_EXISTS
 from core.nets.checkpoint import load_checkpoint
 from core.nets.config import config_to_json, preset
 from gafet_studio.cli.main import main
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_init_then_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,9 +57,8 @@ def drop(widget: QWidget, paths: Sequence[Path | str]) -> QDropEvent:
     """Deliver a real drag-enter + drop of ``paths`` (file URLs) to ``widget``; returns the drop event."""
     mime = mime_for(paths)
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(
-        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime, buttons, modifiers)
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted(), "the widget refused the drag"
     event = QDropEvent(

@@ -41,14 +41,6 @@ from core.render.flow import FlowField, backward_flow, identity_grid, warp
 CROP = 128  # R: larger than tiny-64's r = 64, so every input is resampled
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def write_tiny(path: Path, *, seed: int = 0, **changes: object) -> Path:
     torch.manual_seed(seed)
     config = dataclasses.replace(preset("tiny-64"), **changes) if changes else preset("tiny-64")

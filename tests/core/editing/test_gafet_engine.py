@@ -16,14 +16,6 @@ from core.nets.gafet import GaFET
 from tests.core.nets.helpers import make_inputs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tiny() -> GafetConfig:
     return preset("tiny-64")

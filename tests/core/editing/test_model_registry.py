@@ -32,12 +32,9 @@ from core.nets.gafet import GaFET, build_networks
 
 @pytest.fixture(autouse=True)
 def _isolated():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     clear_cache()
     yield
     clear_cache()
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

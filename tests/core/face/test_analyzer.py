@@ -14,15 +14,6 @@ from core.face.mesh_roi import roi_from_detection
 from core.face.types import Face
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small networks on a shared CPU run faster and steadier on one thread; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _rgb(media, name: str) -> np.ndarray:
     return np.ascontiguousarray(cv2.imread(str(media.path(name)), cv2.IMREAD_COLOR)[:, :, ::-1])
 

@@ -21,15 +21,6 @@ MODELS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small networks on a shared CPU run faster and steadier on one thread; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def models(app_assets):
     return {k: read_tflite(asset_path(*v)) for k, v in MODELS.items()}
