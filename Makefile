@@ -31,7 +31,7 @@ assets: $(STAMP)
 	$(BIN)/gafet assets fetch --group all
 
 lint: $(STAMP)
-	$(BIN)/ruff check core training gafet_studio tests benchmarks main.py
+	$(BIN)/ruff check core training gafet_studio tests benchmarks tools resources main.py
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

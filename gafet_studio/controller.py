@@ -13,6 +13,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack
 
 from core.editing.params import EditParams
+from gafet_studio import editors
+from gafet_studio.editors import EditorChoice, RecentModels
 from gafet_studio.engine import Engine
 from gafet_studio.jobs import ExportRequest
 from gafet_studio.recent import RecentFiles
@@ -30,21 +32,39 @@ def _is_image_name(path: Path) -> bool:
 
 class Controller(QObject):
     def __init__(
-        self, *, settings: Settings | None = None, crop_size: int = 512, parent: QObject | None = None
+        self,
+        *,
+        settings: Settings | None = None,
+        crop_size: int = 512,
+        models_folder: str | Path | None = None,
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
-        self.session = Session(self)
-        self.session.set_editor(self.settings.editor_id())
+        self.models_folder = Path(models_folder) if models_folder is not None else editors.models_folder()
+        self.session = Session(self)  # starts with the warp editor: a remembered model loads in start()
         self.engine = Engine(self.session, crop_size=crop_size, parent=self.session)
         self.undo_stack = QUndoStack(self)
         self.recent = RecentFiles(self.settings, parent=self)
+        self.recent_models = RecentModels(self.settings)
+        self._restoring: str | None = None  # the remembered editor, while it loads at start-up
         self.engine.sourceReady.connect(self._source_ready)
         self.engine.referenceReady.connect(self._reference_ready)
         self.engine.exported.connect(self._exported)
         self.engine.presetSaved.connect(
             lambda p: self.session.notify("info", f"Saved the expression preset '{Path(p).name}'.")
         )
+        self.engine.editorsListed.connect(self.session.set_editors)
+        self.engine.editorLoaded.connect(self._editor_loaded)
+        self.engine.failed.connect(self._failed)
+
+    def start(self) -> None:
+        """The window is up: list the editors and load the remembered one (both in workers)."""
+        self.refresh_editors()
+        remembered = self.settings.editor_id()
+        if remembered != editors.WARP_ID:
+            self._restoring = remembered
+            self.engine.load_editor(remembered)
 
     # -- opening -----------------------------------------------------------------------------
     def open_paths(self, paths: Sequence[str | Path], target: str) -> None:
@@ -176,7 +196,28 @@ class Controller(QObject):
     def reset_params(self) -> None:
         self._push_params(EditParams(), "reset", 0, "Reset all sliders")
 
+    # -- editors -----------------------------------------------------------------------------
+    def refresh_editors(self) -> None:
+        """List the editors again: the models folder and the recently opened models (a worker)."""
+        self.engine.list_editors(self.models_folder, tuple(self.recent_models.files()))
+
+    def choose_editor(self, editor_id: str) -> None:
+        """The user picked an editor. A GaFET checkpoint loads in a worker first; the session
+        switches (one undo step, and the picture re-renders) only once it loaded, so a model that
+        fails to load leaves the previous editor active (the banner says why)."""
+        self._restoring = None
+        self.engine.load_editor(editor_id)  # the warp editor too: it supersedes a model still loading
+
+    def open_model(self, path: str | Path) -> None:
+        """File ▸ Open Model…: load a checkpoint from anywhere; once loaded it is listed, chosen
+        and remembered as a recent model."""
+        path = Path(path).expanduser().absolute()
+        self.settings.set_last_folder("model", path.parent)
+        self.choose_editor(editors.editor_id(path))
+
     def set_editor(self, editor_id: str, label: str = "") -> None:
+        """Switch to ``editor_id`` at once (one undo step). Use :meth:`choose_editor` for a model
+        that may not be loaded yet."""
         if editor_id != self.session.editor_id:
             self.settings.set_editor_id(editor_id)
             self.undo_stack.push(
@@ -184,6 +225,21 @@ class Controller(QObject):
                     self.session, self.session.editor_id, editor_id, f"Use editor {label or editor_id}"
                 )
             )
+
+    def _editor_loaded(self, choice: EditorChoice) -> None:
+        self.session.add_editor(choice)
+        path = choice.path
+        if path is not None and path.parent.resolve() != self.models_folder.resolve():
+            self.recent_models.add(path)
+        if choice.id == self._restoring:  # start-up: not an undoable change
+            self._restoring = None
+            self.session.set_editor(choice.id)
+            return
+        self.set_editor(choice.id, choice.label)
+
+    def _failed(self, task: str, exc: BaseException) -> None:
+        if task == "model":
+            self._restoring = None
 
     # -- export and presets ------------------------------------------------------------------
     def export(self, request: ExportRequest) -> None:

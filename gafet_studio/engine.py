@@ -1,10 +1,12 @@
 """The Studio's engine: runs the edit pipeline in workers and hands finished states back.
 
 Everything heavy happens here, off the GUI thread: loading and preparing the source and the
-reference (face detection, mesh, fit), rendering (coalesced: latest wins), exporting and
-saving presets. The pipeline lives in :func:`gafet_studio.workers.studio_pool`'s single thread,
-so its caches never see two threads. Finished renders are cached by
-``(source, reference, editor, params)`` so undo/redo shows a known result at once.
+reference (face detection, mesh, fit), rendering (coalesced: latest wins), exporting, saving
+presets, listing the editors and loading a GaFET checkpoint (on the side pool, latest wins, so
+the current editor keeps rendering while a model loads). The pipeline lives in
+:func:`gafet_studio.workers.studio_pool`'s single thread, so its caches never see two threads.
+Finished renders are cached by ``(source, reference, editor, params)`` so undo/redo shows a known
+result at once.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.editing.params import EditParams
 from core.errors import GafetError
+from gafet_studio import editors
 from gafet_studio.image_convert import thumbnail, to_display_qimage, to_qimage
 from gafet_studio.jobs import (
     _PIPELINES,
     ExportRequest,
+    base_pipeline,
     describe_error,
     export_job,
     face_box,
@@ -32,7 +36,7 @@ from gafet_studio.jobs import (
 )
 from gafet_studio.proxy import PROXY_PIXELS, make_proxy
 from gafet_studio.session import ReferenceState, Rendered, Session, SourceState
-from gafet_studio.workers import FunctionWorker, LatestWins, all_pools, studio_pool
+from gafet_studio.workers import FunctionWorker, LatestWins, all_pools, aux_pool, studio_pool
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ class Engine(QObject):
     referenceReady = Signal(object)  # ReferenceState
     exported = Signal(object)  # Path written
     presetSaved = Signal(object)  # Path written
+    editorsListed = Signal(object)  # list[EditorChoice]: the selector's entries
+    editorLoaded = Signal(object)  # EditorChoice: a checkpoint loaded and ready to render
     failed = Signal(str, object)  # task, exception (the session is also notified)
 
     def __init__(self, session: Session, *, crop_size: int = 512, parent: QObject | None = None) -> None:
@@ -56,6 +62,10 @@ class Engine(QObject):
         self._source_runner = LatestWins(parent=self)
         self._reference_runner = LatestWins(parent=self)
         self._render_runner = LatestWins(parent=self)
+        self._editor_runner = LatestWins(aux_pool, parent=self)
+        self._editor_runner.returned.connect(self._on_editor_loaded)
+        self._editor_runner.errored.connect(self._on_editor_error)
+        self._editor_runner.idle.connect(lambda: self.session.set_busy("model", False))
         self._source_runner.returned.connect(self._on_source)
         self._source_runner.errored.connect(lambda g, e: self._on_error("source", g, e))
         self._reference_runner.returned.connect(self._on_reference)
@@ -81,8 +91,44 @@ class Engine(QObject):
         return shared_pipeline(editor_id or self.session.editor_id, self.crop_size)
 
     def warm_up(self) -> None:
-        """Build the default pipeline in the background, so the first drop is quicker."""
-        self._start("warmup", self.pipeline, self.session.editor_id)
+        """Build the pipeline in the background, so the first drop is quicker."""
+        self._start("warmup", base_pipeline, self.crop_size)
+
+    # -- editors -----------------------------------------------------------------------------
+    def list_editors(self, folder: Path, extra: tuple[Path, ...] = ()) -> None:
+        """List the warp editor, ``folder``'s checkpoints and ``extra`` ones (reads headers: a
+        worker job); emits :attr:`editorsListed`."""
+        self._start(
+            "models",
+            editors.list_editors,
+            folder,
+            tuple(extra),
+            on_done=self.editorsListed.emit,
+            pool=aux_pool(),
+        )
+
+    def load_editor(self, editor_id: str) -> int:
+        """Load ``editor_id``'s editor in a worker (latest wins); emits :attr:`editorLoaded` with its
+        entry, or reports the error (the session keeps its editor)."""
+        self.session.set_busy("model", True)
+        return self._editor_runner.request(editors.load, editor_id)
+
+    def _on_editor_loaded(self, gen: int, choice: editors.EditorChoice) -> None:
+        if gen == self._editor_runner.latest():
+            self.editorLoaded.emit(choice)
+
+    def _on_editor_error(self, gen: int, exc: BaseException) -> None:
+        if gen != self._editor_runner.latest():  # the user has chosen another editor since
+            log.info("superseded model load failed: %s", exc)
+            return
+        if not isinstance(exc, GafetError):
+            log.error("model failed:\n%s", getattr(exc, "__traceback_text__", repr(exc)))
+        self.failed.emit("model", exc)
+        self.session.notify(
+            "error",
+            f"The model could not be loaded: {describe_error(exc)} "
+            f"The editor stays '{self.session.editor_label()}'.",
+        )
 
     # -- sources and references --------------------------------------------------------------
     def load_source(self, path: str | Path, face_index: int = 0) -> int:
@@ -116,7 +162,7 @@ class Engine(QObject):
 
     def mesh_faces(self) -> np.ndarray | None:
         """The face model's triangles (F, 3), once a pipeline exists (read-only data: any thread)."""
-        pipe = _PIPELINES.get((self.session.editor_id, self.crop_size))
+        pipe = _PIPELINES.get(self.crop_size)
         return None if pipe is None else np.asarray(pipe.geometry.faces)
 
     def load_preset(self, path: str | Path) -> int:
@@ -309,7 +355,7 @@ class Engine(QObject):
         )
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _start(self, task: str, fn: Any, *args: Any, on_done: Any = None) -> FunctionWorker:
+    def _start(self, task: str, fn: Any, *args: Any, on_done: Any = None, pool: Any = None) -> FunctionWorker:
         worker = FunctionWorker(fn, *args)
         self.session.set_busy(task, True)
 
@@ -328,12 +374,12 @@ class Engine(QObject):
         worker.signals.returned.connect(returned)
         worker.signals.errored.connect(errored)
         worker.signals.finished.connect(finished)
-        return worker.start(studio_pool())
+        return worker.start(pool or studio_pool())
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Drop pending requests and wait for running jobs (the window is closing)."""
         self._refine_timer.stop()
-        for runner in (self._source_runner, self._reference_runner, self._render_runner):
+        for runner in (self._source_runner, self._reference_runner, self._render_runner, self._editor_runner):
             runner.cancel_pending()
         return all([pool.waitForDone(timeout_ms) for pool in all_pools()])
 

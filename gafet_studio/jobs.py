@@ -6,6 +6,7 @@ pipeline) and returns plain values; errors propagate to the worker's ``errored``
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,26 +52,38 @@ def describe_error(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}: {exc}). The previous state was kept."
 
 
-_PIPELINES: dict[tuple[str, int], Any] = {}
+_PIPELINES: dict[int, Any] = {}  # crop size -> the base pipeline (warp editor)
 
 
-def shared_pipeline(editor_id: str, crop_size: int) -> Any:
-    """One EditPipeline per (editor, crop size) per process, built on first use.
+def base_pipeline(crop_size: int) -> Any:
+    """One EditPipeline per crop size per process (built on first use: it loads the face networks).
 
     Only the pipeline pool's single thread calls this, so the pipelines and their caches (prepared
     sources and references) are never touched by two threads at once.
     """
-    key = (editor_id, crop_size)
-    pipe = _PIPELINES.get(key)
+    pipe = _PIPELINES.get(crop_size)
     if pipe is None:
         from core.editing.pipeline import EditPipeline
+        from core.editing.warp_editor import WarpEditor
 
-        choice = editors.find_editor(editor_id)
-        if choice is None or choice.make is None:
-            reason = f": {choice.reason}" if choice is not None and choice.reason else ""
-            raise GafetError(f"The editor '{editor_id}' is not available{reason}.")
-        pipe = EditPipeline(editor=choice.make(), crop_size=crop_size, device="cpu")
-        _PIPELINES[key] = pipe
+        pipe = EditPipeline(editor=WarpEditor(), crop_size=crop_size, device="cpu")
+        _PIPELINES[crop_size] = pipe
+    return pipe
+
+
+def shared_pipeline(editor_id: str, crop_size: int) -> Any:
+    """The pipeline of ``crop_size`` rendering with ``editor_id``'s editor (pipeline pool only).
+
+    Every editor shares the base pipeline's face networks and caches: a GaFET editor gets a
+    shallow copy whose ``editor`` is the checkpoint's (loaded through the registry's cache, so
+    the first call for a checkpoint takes as long as loading it; a changed file is loaded afresh).
+    Raises the checkpoint errors of :func:`gafet_studio.editors.make_editor`.
+    """
+    base = base_pipeline(crop_size)
+    if editor_id == editors.WARP_ID:
+        return base
+    pipe = copy.copy(base)
+    pipe.editor = editors.make_editor(editor_id)
     return pipe
 
 

@@ -7,11 +7,14 @@ holds no state of its own: it renders the session and forwards intents to the co
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -19,13 +22,13 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QScrollArea,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from core.editing.params import AU_NAMES
 from core.geometry.presets import NAME_RE as PRESET_NAME
-from gafet_studio import editors
 from gafet_studio.controller import IMAGE_SUFFIXES, Controller
 from gafet_studio.menus import StudioMenus
 from gafet_studio.session import Notice, Rendered, SourceState
@@ -42,6 +45,7 @@ from gafet_studio.widgets.result_view import ResultView
 from gafet_studio.widgets.sliders import EditSliders
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
+MODEL_FILTER = "GaFET checkpoints (*.safetensors);;All files (*)"
 BUSY_TEXT = {
     "source": "Analysing the source face…",
     "reference": "Analysing the reference…",
@@ -49,6 +53,8 @@ BUSY_TEXT = {
     "export": "Exporting…",
     "preset": "Saving preset…",
     "warmup": "Loading the face models…",
+    "model": "Loading the GaFET model…",
+    "models": "Looking for GaFET models…",
 }
 
 
@@ -80,6 +86,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self.fetch_dialog: FetchDialog | None = None
+        self.controller.start()
 
     # -- construction ------------------------------------------------------------------------
     def _build_widgets(self, preview_software: bool) -> None:
@@ -92,7 +99,9 @@ class MainWindow(QMainWindow):
         self.preview3d = Preview3D(force_software=preview_software)
         self.editor_combo = QComboBox()
         self.editor_combo.setToolTip("The editor that produces the picture")
-        self._fill_editors()
+        self.open_model_button = QToolButton()
+        self.open_model_button.setText("…")
+        self.open_model_button.setToolTip("Open a GaFET model (.safetensors) from anywhere")
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.source_panel)
@@ -101,7 +110,10 @@ class MainWindow(QMainWindow):
         c = QVBoxLayout(controls)
         c.setContentsMargins(6, 6, 6, 6)
         c.addWidget(QLabel("<b>Editor</b>"))
-        c.addWidget(self.editor_combo)
+        editor_row = QHBoxLayout()
+        editor_row.addWidget(self.editor_combo, 1)
+        editor_row.addWidget(self.open_model_button)
+        c.addLayout(editor_row)
         c.addWidget(self.sliders)
         c.addWidget(self.au_panel)
         c.addStretch(1)
@@ -128,18 +140,19 @@ class MainWindow(QMainWindow):
         layout.addWidget(main, 1)
         self.setCentralWidget(central)
 
-    def _fill_editors(self) -> None:
-        self.editor_combo.blockSignals(True)
-        self.editor_combo.clear()
-        for choice in editors.available_editors():
-            self.editor_combo.addItem(choice.label, choice.id)
-            i = self.editor_combo.count() - 1
+    def _fill_editors(self, *_: object) -> None:
+        """Render the session's editor list (bad checkpoints disabled, the problem as tooltip)."""
+        combo = self.editor_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for choice in self.session.editors:
+            combo.addItem(choice.label, choice.id)
+            i = combo.count() - 1
+            combo.setItemData(i, choice.tooltip, Qt.ItemDataRole.ToolTipRole)
             if not choice.enabled:
-                self.editor_combo.model().item(i).setEnabled(False)
-                self.editor_combo.setItemData(i, choice.reason, Qt.ItemDataRole.ToolTipRole)
-        i = self.editor_combo.findData(self.session.editor_id)
-        self.editor_combo.setCurrentIndex(max(0, i))
-        self.editor_combo.blockSignals(False)
+                combo.model().item(i).setEnabled(False)
+        combo.blockSignals(False)
+        self._show_editor(self.session.editor_id)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -153,7 +166,7 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.busy_bar)
         sb.addPermanentWidget(self.timings_label)
         sb.addPermanentWidget(self.editor_label)
-        self._show_editor(self.session.editor_id)
+        self._fill_editors()
         sb.showMessage("Drop a source portrait and a reference expression photo to begin.")
 
     def _connect(self) -> None:
@@ -165,6 +178,7 @@ class MainWindow(QMainWindow):
         s.notified.connect(self._show_notice)
         s.busyChanged.connect(self._show_busy)
         s.editorChanged.connect(self._show_editor)
+        s.editorsChanged.connect(self._fill_editors)
         self.source_panel.filesDropped.connect(lambda p: c.open_paths(p, "source"))
         self.reference_panel.filesDropped.connect(lambda p: c.open_paths(p, "reference"))
         self.source_panel.openRequested.connect(self.choose_source)
@@ -180,6 +194,7 @@ class MainWindow(QMainWindow):
         self.au_panel.auCleared.connect(lambda au: c.set_au(au, None))
         self.au_panel.resetRequested.connect(c.reset_aus)
         self.editor_combo.activated.connect(self._editor_chosen)
+        self.open_model_button.clicked.connect(self.choose_model)
         c.recent.changed.connect(self.menus.fill_recent)
         c.engine.presetSaved.connect(lambda _: self.reference_panel.refresh_presets())
 
@@ -243,6 +258,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(notice.text, 10000)
 
     def _show_busy(self, task: str, busy: bool) -> None:
+        if task == "model" and not busy:  # a model load ended: show the editor actually active
+            self._show_editor(self.session.editor_id)
         self.busy_bar.setVisible(self.session.busy())
         if busy:
             self.statusBar().showMessage(BUSY_TEXT.get(task, "Working…"))
@@ -251,13 +268,19 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(not self.session.busy("export"))
 
     def _show_editor(self, editor_id: str) -> None:
-        i = self.editor_combo.findData(editor_id)
-        if i >= 0:
-            self.editor_combo.setCurrentIndex(i)
-        self.editor_label.setText(f"Editor: {self.editor_combo.itemText(i) if i >= 0 else editor_id}")
+        """Show the session's active editor in the selector and the status bar."""
+        combo = self.editor_combo
+        combo.blockSignals(True)
+        combo.setCurrentIndex(combo.findData(editor_id))  # -1 (blank) while it is not listed yet
+        combo.blockSignals(False)
+        self.editor_label.setText(f"Editor: {self.session.editor_label()}")
 
     def _editor_chosen(self, index: int) -> None:
-        self.controller.set_editor(self.editor_combo.itemData(index), self.editor_combo.itemText(index))
+        """The user picked an entry: the selector shows it while it loads; the session switches
+        once it loaded (a failure shows the banner and the selector returns to the active one)."""
+        editor_id = self.editor_combo.itemData(index)
+        if editor_id is not None:
+            self.controller.choose_editor(editor_id)
 
     # -- user intents ------------------------------------------------------------------------
     def choose_source(self) -> None:
@@ -280,6 +303,15 @@ class MainWindow(QMainWindow):
         )
         if name:
             self.controller.open_reference(name)
+
+    def choose_model(self) -> None:
+        """File ▸ Open Model…: pick a checkpoint; it loads in a worker, then is listed and chosen."""
+        start = self.settings.last_folder("model")  # home when none is remembered yet
+        if start == str(Path.home()) and self.controller.models_folder.is_dir():
+            start = str(self.controller.models_folder)
+        name, _ = QFileDialog.getOpenFileName(self, "Open GaFET model", start, MODEL_FILTER)
+        if name:
+            self.controller.open_model(name)
 
     def save_preset(self) -> None:
         """Ask for a name; save the current expression to the user's presets (confirm a replace)."""

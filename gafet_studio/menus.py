@@ -1,7 +1,8 @@
 """The main window's actions, menus and tool bar (built once; the window keeps the actions).
 
-Shortcuts: Ctrl+O / Ctrl+R open source / reference, Ctrl+E export, Ctrl+B batch, Ctrl+Z undo,
-Ctrl+Shift+Z (or Ctrl+Y) redo, Ctrl+0 fit, Ctrl+1 100 %, Ctrl++ / Ctrl+- zoom, B before/after.
+Shortcuts: Ctrl+O / Ctrl+R open source / reference, Ctrl+M open a GaFET model, Ctrl+E export,
+Ctrl+B batch, Ctrl+Z undo, Ctrl+Shift+Z (or Ctrl+Y) redo, Ctrl+0 fit, Ctrl+1 100 %, Ctrl++ / Ctrl+-
+zoom, B before/after.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ class StudioMenus:
         )
         w.open_reference_action = self.action(
             "Open &Reference…", w.choose_reference, K("Ctrl+R"), "Open the photo whose expression to copy"
+        )
+        w.open_model_action = self.action(
+            "Open &Model…",
+            w.choose_model,
+            K("Ctrl+M"),
+            "Open a GaFET checkpoint (.safetensors) and use it as the editor",
+        )
+        w.rescan_models_action = self.action(
+            "Rescan &Models Folder",
+            w.controller.refresh_editors,
+            tip=f"List the checkpoints in {w.controller.models_folder} again",
         )
         w.load_preset_action = self.action("&Load Expression Preset…", w.choose_preset)
         w.save_preset_action = self.action(
@@ -75,6 +87,7 @@ class StudioMenus:
         file = bar.addMenu("&File")
         file.addActions([w.open_source_action, w.open_reference_action])
         w.recent_menu = file.addMenu("Open Re&cent")
+        file.addAction(w.open_model_action)
         file.addSeparator()
         file.addActions([w.load_preset_action, w.save_preset_action])
         file.addSeparator()
@@ -91,6 +104,7 @@ class StudioMenus:
         view.addAction(w.before_action)
         tools = bar.addMenu("&Tools")
         tools.addAction(w.assets_action)
+        tools.addAction(w.rescan_models_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.action("&About GaFET Studio", w.about))
         tb = w.addToolBar("Main")

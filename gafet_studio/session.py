@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from core.editing.params import EditParams
+from gafet_studio.editors import WARP_CHOICE, WARP_ID, EditorChoice, fallback_label
 
 _KEYS = itertools.count(1)
 
@@ -104,6 +105,7 @@ class Session(QObject):
     paramsChanged = Signal(object)  # EditParams
     resultChanged = Signal(object)  # Rendered | None
     editorChanged = Signal(str)  # editor id
+    editorsChanged = Signal(object)  # tuple[EditorChoice, ...]: what the editor selector lists
     busyChanged = Signal(str, bool)  # task ('source', 'reference', 'render', 'export', 'assets'), busy
     notified = Signal(object)  # Notice
 
@@ -113,7 +115,8 @@ class Session(QObject):
         self._reference: ReferenceState | None = None
         self._params = EditParams()
         self._result: Rendered | None = None
-        self._editor_id = "warp"
+        self._editor_id = WARP_ID
+        self._editors: tuple[EditorChoice, ...] = (WARP_CHOICE,)
         self._busy: set[str] = set()
 
     # -- state ------------------------------------------------------------------------------
@@ -136,6 +139,21 @@ class Session(QObject):
     @property
     def editor_id(self) -> str:
         return self._editor_id
+
+    @property
+    def editors(self) -> tuple[EditorChoice, ...]:
+        """The editor selector's entries (warp first; bad checkpoints with their problem)."""
+        return self._editors
+
+    def editor_choice(self, editor_id: str | None = None) -> EditorChoice | None:
+        """The listed entry of ``editor_id`` (default: the active editor), or None."""
+        editor_id = self._editor_id if editor_id is None else editor_id
+        return next((c for c in self._editors if c.id == editor_id), None)
+
+    def editor_label(self) -> str:
+        """The active editor's name, as the selector and the status bar show it."""
+        choice = self.editor_choice()
+        return choice.label if choice is not None else fallback_label(self._editor_id)
 
     def busy(self, task: str | None = None) -> bool:
         return bool(self._busy) if task is None else task in self._busy
@@ -181,6 +199,28 @@ class Session(QObject):
         self._editor_id = editor_id
         self.editorChanged.emit(editor_id)
         self._drop_foreign_result()
+
+    def set_editors(self, choices: tuple[EditorChoice, ...] | list[EditorChoice]) -> None:
+        """Replace the selector's entries. The active editor's entry is kept when the new list
+        lacks it (a model opened while the list was being made)."""
+        choices = tuple(choices)
+        ids = {c.id for c in choices}
+        current = self.editor_choice()
+        if current is not None and current.id not in ids:
+            choices = (*choices, current)
+        if choices != self._editors:
+            self._editors = choices
+            self.editorsChanged.emit(choices)
+
+    def add_editor(self, choice: EditorChoice) -> None:
+        """List ``choice`` (replacing the entry with its id, else after the others)."""
+        if any(c.id == choice.id for c in self._editors):
+            choices = tuple(choice if c.id == choice.id else c for c in self._editors)
+        else:
+            choices = (*self._editors, choice)
+        if choices != self._editors:
+            self._editors = choices
+            self.editorsChanged.emit(choices)
 
     def set_result(self, rendered: Rendered | None) -> None:
         """Show ``rendered``; ignored when it belongs to another source, reference or editor."""

@@ -1,1 +1,3 @@
-"""Data files this project made: the asset manifest, presets, configs, icons. Read with importlib.resources."""
+"""Data files this project made: the asset manifest, presets, configs, icons.
+
+Read them with importlib.resources."""

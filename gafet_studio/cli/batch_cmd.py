@@ -2,12 +2,15 @@
 
     gafet batch portraits/ --reference smile.jpg -o smiling/
     gafet batch portraits/ --preset surprise --alpha 0.7 --format .jpg -o out/
+    gafet batch portraits/ --reference smile.jpg --model smiles.safetensors -o smiling/
 
 Every regular file in SOURCE_DIR is edited (one output per file, same name, in OUT_DIR, which
 is created if needed). Bad files (unreadable, no face, output exists) are reported and skipped;
 a summary lists each failure. Exit code: 0 when every file was edited; otherwise the failures'
 common code (2 unreadable, 3 no face, 4 output exists) or 1 when they differ. Problems with the
-reference or the options stop the run before any file is touched.
+reference, the model (``--model``, loaded before any photo is analysed; exit code 5 when it is
+missing or bad) or the options stop the run before any file is touched. The default editor is
+the built-in warp editor.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.errors import EXIT_ERROR, GafetError
-from gafet_studio.cli.edit_cmd import add_edit_options, add_reference_options, edit_params, prepare_reference
+from gafet_studio.cli.edit_cmd import (
+    add_edit_options,
+    add_model_options,
+    add_reference_options,
+    edit_params,
+    make_editor,
+    prepare_reference,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source_dir", type=Path, metavar="SOURCE_DIR", help="folder of portraits to edit")
     add_reference_options(p)
     add_edit_options(p)
+    add_model_options(p)
     p.add_argument("--face", type=int, default=0, metavar="N", help="which face of each source, 0 = leftmost")
     p.add_argument(
         "--format",
@@ -53,7 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.editing.batch import BatchOptions, list_sources, run_batch
     from core.editing.pipeline import EditPipeline
-    from core.editing.warp_editor import WarpEditor
 
     params = edit_params(args)
     options = BatchOptions(
@@ -65,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path = args.output
     if out_dir.exists() and not out_dir.is_dir():
         raise GafetError(f"'{out_dir}' exists and is not a folder.")
-    pipeline = EditPipeline(editor=WarpEditor(), crop_size=args.crop_size)
+    editor = make_editor(args)  # before any photo is analysed: a bad model fails fast
+    pipeline = EditPipeline(editor=editor, crop_size=args.crop_size)
     reference = prepare_reference(pipeline, args)
     out_dir.mkdir(parents=True, exist_ok=True)
     protect = (args.reference,) if args.reference is not None else ()

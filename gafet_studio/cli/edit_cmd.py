@@ -2,14 +2,19 @@
 
     gafet edit --source me.jpg --reference smile.jpg -o me_smiling.jpg
     gafet edit -s me.jpg --preset happy --alpha 0.6 --region mouth=1.2,eyes=0.5 --au AU12=0.8 -o out.png
+    gafet edit -s me.jpg -r smile.jpg --model smiles -o out.png       # a GaFET checkpoint
+
+The editor is the built-in warp editor unless ``--model`` names a GaFET checkpoint (a
+``.safetensors`` file, or the name of one in the models folder ``<data home>/models``); the model
+is loaded before any photo is read, so a missing or bad checkpoint fails fast (exit code 5).
 
 Exit codes (core.errors): 0 done, 1 other error (bad arguments), 2 an input could not be read,
 3 no face (or not the requested face), 4 the output exists (without --overwrite) or is an
-input, 5 a needed asset is missing. The output is written atomically, at the source's full
+input, 5 a needed asset or the model is missing or bad. The output is written atomically, at the source's full
 resolution, with its colour profile and EXIF; inputs are never overwritten.
 
-Shared with ``gafet batch``: :func:`add_edit_options`, :func:`edit_params`, :func:`load_preset`,
-:func:`prepare_reference`.
+Shared with ``gafet batch``: :func:`add_edit_options`, :func:`add_model_options`,
+:func:`edit_params`, :func:`load_preset`, :func:`make_editor`, :func:`prepare_reference`.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from core.editing.params import EditParams, InvalidEditParamsError
 from core.errors import GafetError
 
+if TYPE_CHECKING:
+    from core.editing.editor import Editor
+
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-s", "--source", required=True, type=Path, help="the portrait to edit")
     add_reference_options(p)
     add_edit_options(p)
+    add_model_options(p)
     p.add_argument(
         "--face",
         type=int,
@@ -92,6 +102,43 @@ def add_edit_options(p: argparse.ArgumentParser) -> None:
         "--quality", type=int, default=95, metavar="Q", help="JPEG / WebP quality 1..100 (default 95)"
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        metavar="CKPT",
+        default=None,
+        help="a GaFET checkpoint: a .safetensors file, or the name of one in the models folder "
+        "(<data home>/models). Default: the built-in warp editor (no trained weights)",
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where the GaFET model runs: auto = CUDA when available, else CPU (default auto; "
+        "the warp editor always runs on the CPU)",
+    )
+
+
+def make_editor(args: argparse.Namespace) -> Editor:
+    """The editor of --model / --device: the warp editor, or a loaded GaFET checkpoint.
+
+    Raises :class:`core.nets.checkpoint.CheckpointError` (exit code 5) for a missing, damaged or
+    unsupported checkpoint, and GafetError (exit code 1) for ``--device cuda`` without CUDA.
+    """
+    from core.editing.warp_editor import WarpEditor
+
+    if args.model is None:
+        return WarpEditor()
+    import torch
+
+    from core.editing import model_registry
+
+    device = None if args.device == "auto" else args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise GafetError("--device cuda: no CUDA device is available here; use --device cpu or auto.")
+    return model_registry.load_editor(model_registry.find_checkpoint(args.model), device=device)
 
 
 def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
@@ -166,7 +213,6 @@ def check_output(path: Path, *, overwrite: bool, inputs: list[Path]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.editing.pipeline import EditPipeline
-    from core.editing.warp_editor import WarpEditor
     from core.io import load_photo, save_image
 
     params = edit_params(args)
@@ -176,8 +222,9 @@ def run(args: argparse.Namespace) -> int:
         raise GafetError(f"--quality must be between 1 and 100, got {args.quality}.")
     with tqdm(total=4, desc="edit", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
         bar.set_postfix_str("loading")
+        editor = make_editor(args)  # before the photos: a bad model fails fast
         photo = load_photo(args.source)
-        pipeline = EditPipeline(editor=WarpEditor(), crop_size=args.crop_size)
+        pipeline = EditPipeline(editor=editor, crop_size=args.crop_size)
         bar.update()
         bar.set_postfix_str("analysing")
         source = pipeline.prepare_source(photo, face_index=args.face)

@@ -58,10 +58,8 @@ def run_batch_job(job: BatchJob, cancel: threading.Event, progress) -> tuple[int
     from core.editing.batch import BatchOptions, list_sources, run_batch
     from core.editing.pipeline import EditPipeline
 
-    choice = editors.find_editor(job.editor_id)
-    if choice is None or choice.make is None:
-        raise ValueError(f"editor {job.editor_id!r} is not available")
-    pipeline = EditPipeline(editor=choice.make(), crop_size=job.crop_size)
+    editor = editors.make_editor(job.editor_id)  # a GaFET model: from the registry's cache
+    pipeline = EditPipeline(editor=editor, crop_size=job.crop_size)
     sources = list_sources(job.folder)
     progress(("total", len(sources)))
     options = BatchOptions(extension=job.extension, quality=job.quality, overwrite=job.overwrite)

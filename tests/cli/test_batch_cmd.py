@@ -5,9 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from core.io import load_photo
+from core.nets.checkpoint import save_checkpoint
+from core.nets.config import preset
+from core.nets.gafet import GaFET
 from gafet_studio.cli.main import main
 
 
@@ -54,3 +59,27 @@ def test_batch_refuses_bad_setups(tmp_path: Path, folder: Path, capsys: pytest.C
     assert main(["batch", str(folder), "-r", str(bad_ref), "-o", str(tmp_path / "o")]) == 2
     assert "is not an image" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing was written before the reference was ready
+
+
+def test_batch_with_a_gafet_model(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--model runs every photo through the checkpoint (an untrained tiny-64: noise, real plumbing);
+    a bad model stops the run before any photo is analysed or the output folder is made."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        ckpt = save_checkpoint(tmp_path / "tiny.safetensors", GaFET(config=preset("tiny-64")))
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(b"not a checkpoint" * 10)
+        out = tmp_path / "out"
+        assert main(["batch", str(folder), "--preset", "surprise", "--model", str(bad), "-o", str(out)]) == 5
+        assert "bad.safetensors" in capsys.readouterr().err and not out.exists()
+        assert main(["batch", str(folder), "--preset", "surprise", "--model", str(ckpt), "--device", "cpu",
+                     "--crop-size", "128", "-o", str(out)]) == 2  # the broken file, as with the warp editor
+        assert "2 of 3 photos edited" in capsys.readouterr().out
+        for name in ("a_anger.jpg", "b_disgust.jpg"):
+            edited, original = load_photo(out / name).rgb, load_photo(folder / name).rgb
+            assert edited.shape == original.shape
+            assert np.abs(edited.astype(int) - original).mean() > 5
+    finally:
+        torch.set_num_threads(before)

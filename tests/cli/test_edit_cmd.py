@@ -8,8 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from core.io import load_photo
+from core.nets.checkpoint import save_checkpoint
+from core.nets.config import preset as cfg
+from core.nets.gafet import GaFET
 from gafet_studio.cli.main import main
 
 
@@ -105,3 +109,63 @@ def test_never_writes_over_an_input(tmp_path: Path, source: Path, preset: Path,
     assert source.read_bytes() == before
     assert main(["edit", "-s", str(source), "--preset", str(preset), "-o", str(tmp_path / "o.gif")]) == 1
     assert ".png, .jpg or .webp" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny-64 checkpoint (its face is noise; the plumbing is real)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    return save_checkpoint(path, GaFET(config=cfg("tiny-64")))
+
+
+def test_model_renders_through_gafet_at_full_resolution(tmp_path: Path, source: Path, media,  # noqa: ANN001
+                                                        tiny_ckpt: Path, one_thread: None) -> None:
+    reference = media.path("surprise.jpg")
+    common = ["edit", "--source", str(source), "--reference", str(reference), "--crop-size", "128"]
+    gafet_out, warp_out = tmp_path / "gafet.png", tmp_path / "warp.png"
+    assert main([*common, "--model", str(tiny_ckpt), "--device", "cpu", "-o", str(gafet_out)]) == 0
+    assert main([*common, "-o", str(warp_out)]) == 0  # the default: the warp editor
+    original = load_photo(source).rgb.astype(int)
+    gafet, warp = load_photo(gafet_out).rgb.astype(int), load_photo(warp_out).rgb.astype(int)
+    assert gafet.shape == warp.shape == original.shape  # the source's full resolution (512 x 512)
+    face = np.s_[200:330, 180:330]  # cheeks, nose and mouth of anger.jpg
+    assert np.abs(gafet[face] - warp[face]).mean() > 10  # an untrained generator's face, not the warp
+    # far from the face (the photo's top corners, its right edge): the source, bit for bit
+    for far in (np.s_[:40, :40], np.s_[:40, -40:], np.s_[:, -16:]):
+        assert np.array_equal(gafet[far], original[far])
+
+
+def test_bad_models_fail_fast_with_exit_code_5(tmp_path: Path, source: Path, preset: Path, tiny_ckpt: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from core.editing import model_registry
+
+    out = tmp_path / "o.png"
+    missing_photo = tmp_path / "no_such_photo.jpg"  # the model is checked first: exit 5, not 2
+    assert main(["edit", "-s", str(missing_photo), "--preset", str(preset), "--model", "missing.safetensors",
+                 "-o", str(out)]) == 5
+    assert "No GaFET checkpoint 'missing.safetensors' was found" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"not a checkpoint at all" * 10)
+    assert main(["edit", "-s", str(missing_photo), "--preset", str(preset), "--model", str(corrupt),
+                 "-o", str(out)]) == 5
+    err = capsys.readouterr().err
+    assert "corrupt.safetensors is not a readable checkpoint" in err
+    # a name is looked up in the models folder; a wrong one lists what is there
+    monkeypatch.setattr(model_registry, "models_folder", lambda: tiny_ckpt.parent)
+    assert main(["edit", "-s", str(source), "--preset", str(preset), "--model", "tinny", "-o", str(out)]) == 5
+    assert "Available: tiny." in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["edit", "-s", str(source), "--preset", str(preset), "--model", "tiny",
+                     "--device", "cuda", "-o", str(out)]) == 1
+        assert "no CUDA device" in capsys.readouterr().err
+    assert not out.exists()
