@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from core.geometry.face_model import Pose
 
 from core.assets import AssetIntegrityError, sha256_file
+from core.geometry.face_model import Pose
 from core.geometry.flame_assets import FlameAssets, FlameFormatError, LandmarkEmbedding
 from core.geometry.flame_import import (
     FLAME_LICENCE_NOTICE,
