@@ -24,6 +24,7 @@ run: $(STAMP)
 ## make test: the whole test suite, with the real photos the tests need.
 test: $(STAMP)
 	$(BIN)/gafet assets fetch --group all
+	$(BIN)/ruff check --quiet core training gafet_studio tests benchmarks tools resources main.py
 	@bash tools/ensure_gl.sh || echo "note: no Xvfb/GL packages; OpenGL tests will be skipped"
 	$(BIN)/python tools/run_tests.py
 
