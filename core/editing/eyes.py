@@ -49,6 +49,7 @@ from core.editing.masks import (
     EYE_LOWER_LIDS,
     EYE_RINGS,
     EYE_UPPER_LIDS,
+    mask_box,
     polygon_area,
     polygon_mask,
     ring,
@@ -129,15 +130,6 @@ def eye_frame(vertices: np.ndarray, eye: int) -> EyeFrame:
 def _smoothstep(a: float, b: float, x: float) -> float:
     t = min(max((x - a) / (b - a), 0.0), 1.0)
     return t * t * (3.0 - 2.0 * t)
-
-
-def _box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int] | None:
-    ys, xs = np.nonzero(mask > 0)
-    if len(ys) == 0:
-        return None
-    h, w = mask.shape
-    y0, y1 = max(0, ys.min() - pad), min(h, ys.max() + pad + 1)
-    return y0, y1, max(0, xs.min() - pad), min(w, xs.max() + pad + 1)
 
 
 def _sample(image: torch.Tensor, xy: np.ndarray) -> np.ndarray:
@@ -247,7 +239,7 @@ def fill_eyes(
             states.append("stretched")
             continue
         region = polygon_mask(ring(geometry.target, EYE_RINGS[eye]), size)
-        box = _box(region, pad=1)
+        box = mask_box(region, pad=1)
         if box is None:
             states.append("closed")
             continue
