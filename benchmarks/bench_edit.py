@@ -35,7 +35,7 @@ import torch
 from core import assets
 from core.editing.params import EditParams
 from core.editing.pipeline import EditPipeline, Timings
-from core.editing.warp_editor import WarpEditor
+from core.editing.warp.editor import WarpEditor
 from core.io import load_photo, save_image
 
 

@@ -67,8 +67,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from core.geometry.fit import default_fitter
-    from core.geometry.fit_torch import DifferentiableAUFit
+    from core.geometry.au.fit import default_fitter
+    from core.geometry.au.fit_torch import DifferentiableAUFit
     from core.geometry.interpolate import interpolate_vertices, vertex_alpha
 
     photos, videos = _meshes()

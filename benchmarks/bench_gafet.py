@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 import torch
 
-from core.editing.gafet_engine import GafetEngine
+from core.editing.gafet.engine import GafetEngine
 from core.nets.config import preset
 from core.nets.feature_deformation import identity_grid
 from core.nets.gafet import GaFET

@@ -34,10 +34,10 @@ import numpy as np
 import torch
 
 from core import assets
-from core.editing import model_registry
+from core.editing.gafet import registry as model_registry
 from core.editing.params import EditParams
 from core.editing.pipeline import EditPipeline, PreparedReference, PreparedSource
-from core.editing.warp_editor import WarpEditor
+from core.editing.warp.editor import WarpEditor
 from core.io import load_photo
 from core.nets.checkpoint import save_checkpoint
 from core.nets.config import preset

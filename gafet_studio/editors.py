@@ -4,7 +4,7 @@ An :class:`EditorChoice` is one entry of the editor selector. Its ``id`` is what
 the settings and the render cache store: ``"warp"`` for the built-in editor, ``"gafet:<absolute
 path>"`` for a checkpoint. :func:`list_editors` (a worker job: it reads every checkpoint's header)
 returns the warp editor, every checkpoint in the models folder
-(:func:`core.editing.model_registry.models_folder`, ``<data home>/models``) and the models the
+(:func:`core.editing.gafet.registry.models_folder`, ``<data home>/models``) and the models the
 user opened from elsewhere (:class:`RecentModels`); a bad checkpoint is listed disabled with its
 problem as ``problem`` (the tooltip). :func:`load` and :func:`make_editor` load a checkpoint
 through the registry's cache (seconds for a large model: call them in a worker).
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.editing import model_registry
-from core.editing.warp_editor import WARP_EDITOR_NAME
+from core.editing.gafet import registry as model_registry
+from core.editing.warp.editor import WARP_EDITOR_NAME
 from core.errors import GafetError
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def list_editors(folder: Path | None = None, extra: tuple[Path, ...] = ()) -> li
 def describe_checkpoint(path: str | os.PathLike[str]) -> EditorChoice:
     """One checkpoint's selector entry, from its header and tensor shapes (no weights are read;
     its folder is not listed: a recent model may sit in a big Downloads folder)."""
-    from core.editing.gafet_editor import check_model_config, editor_label
+    from core.editing.gafet.editor import check_model_config, editor_label
     from core.nets.checkpoint import CheckpointError, check_structure, read_header
 
     path = Path(path).expanduser().absolute()
@@ -140,7 +140,7 @@ def make_editor(editor_id: str) -> Editor:
     :class:`core.nets.checkpoint.CheckpointError` for a missing or bad checkpoint."""
     path = checkpoint_of(editor_id)
     if path is None:
-        from core.editing.warp_editor import WarpEditor
+        from core.editing.warp.editor import WarpEditor
 
         return WarpEditor()
     return model_registry.load_editor(path, device=MODEL_DEVICE)

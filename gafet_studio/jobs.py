@@ -64,7 +64,7 @@ def base_pipeline(crop_size: int) -> Any:
     pipe = _PIPELINES.get(crop_size)
     if pipe is None:
         from core.editing.pipeline import EditPipeline
-        from core.editing.warp_editor import WarpEditor
+        from core.editing.warp.editor import WarpEditor
 
         pipe = EditPipeline(editor=WarpEditor(), crop_size=crop_size, device="cpu")
         _PIPELINES[crop_size] = pipe

@@ -1,7 +1,7 @@
 """The editor interface: what turns (aligned source crop, flow, geometry) into an edited crop.
 
 Two editors implement :class:`Editor`: the built-in warp editor
-(:class:`core.editing.warp_editor.WarpEditor`, no trained weights) and the GaFET generator
+(:class:`core.editing.warp.editor.WarpEditor`, no trained weights) and the GaFET generator
 (a checkpoint). The pipeline (:mod:`core.editing.pipeline`) prepares every input once per slider
 move and calls ``editor.edit(...)``; the editor never sees the full-resolution photo.
 

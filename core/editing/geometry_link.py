@@ -1,6 +1,6 @@
 """The editing pipeline's one door to the face geometry (:mod:`core.geometry`).
 
-* **fit**: :class:`core.geometry.fit.AUFitter` on the aligned crop's mesh (pose on the skull,
+* **fit**: :class:`core.geometry.au.fit.AUFitter` on the aligned crop's mesh (pose on the skull,
   bounded AUs with ridge + L1 priors, identity = the exact residual);
 * **target**: :func:`core.geometry.combine.combine` semantics: the source's identity and pose with
   the target AUs (the reference's, with the user's overrides via
@@ -26,9 +26,9 @@ import torch
 
 from core.editing.masks import EYE_RINGS
 from core.editing.params import AU_NAMES, REGION_NAMES
+from core.geometry.au.fit import AUFitter, default_fitter
 from core.geometry.combine import combine, override_expression, with_expression
 from core.geometry.face_model import FaceParams
-from core.geometry.fit import AUFitter, default_fitter
 from core.geometry.interpolate import interpolate_vertices, vertex_alpha
 
 

@@ -42,7 +42,7 @@ from core.editing.geometry_link import ExpressionFit, geometry_link
 from core.editing.masks import build_masks
 from core.editing.params import AU_NAMES, EditParams
 from core.editing.photo_paste import paste_with_detail
-from core.editing.warp_editor import warp_image
+from core.editing.warp.editor import warp_image
 from core.errors import GafetError
 from core.face.align import AlignConfig, AlignedFace, align_face
 from core.face.analyzer import FaceAnalyzer

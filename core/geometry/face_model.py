@@ -14,10 +14,10 @@ rotation proper, in the photo frame, is ``rotation @ FRONTAL`` (:func:`head_rota
 
 Backends:
 
-* :class:`core.geometry.au_model.AUFaceModel` — the built-in model: MediaPipe topology (468
+* :class:`core.geometry.au.model.AUFaceModel` — the built-in model: MediaPipe topology (468
   vertices), expression = 20 FACS action-unit intensities in [0, 1], identity = a per-vertex
   (468, 3) deformation.
-* :class:`core.geometry.flame_model.FlameModel` — FLAME (user-imported): identity = β shape
+* :class:`core.geometry.flame.model.FlameModel` — FLAME (user-imported): identity = β shape
   coefficients, expression = [ψ, jaw axis-angle].
 
 Parameters travel as :class:`FaceParams` (a frozen record of batched tensors). The "decoupling"

@@ -56,7 +56,7 @@ def fit_summary(landmarks: np.ndarray) -> dict:
     landmarks: (468, 3) float photo pixels (``Face.landmarks``). Returns
     ``{"aus": {"AU01": …, …}, "pose": {"yaw_deg", "pitch_deg", "roll_deg", "scale"}}``.
     """
-    from core.geometry.fit import default_fitter
+    from core.geometry.au.fit import default_fitter
 
     fitter = default_fitter()
     return summarize(fitter.fit(landmarks).params, model=fitter.model)[0].to_json()

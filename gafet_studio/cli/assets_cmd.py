@@ -108,7 +108,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _import_flame(args: argparse.Namespace) -> int:
-    from core.geometry import flame_import
+    from core.geometry.flame import importer as flame_import
 
     print(flame_import.FLAME_LICENCE_NOTICE, file=sys.stderr)
     accepted = args.accept_licence

@@ -127,13 +127,13 @@ def make_editor(args: argparse.Namespace) -> Editor:
     Raises :class:`core.nets.checkpoint.CheckpointError` (exit code 5) for a missing, damaged or
     unsupported checkpoint, and GafetError (exit code 1) for ``--device cuda`` without CUDA.
     """
-    from core.editing.warp_editor import WarpEditor
+    from core.editing.warp.editor import WarpEditor
 
     if args.model is None:
         return WarpEditor()
     import torch
 
-    from core.editing import model_registry
+    from core.editing.gafet import registry as model_registry
 
     device = None if args.device == "auto" else args.device
     if device == "cuda" and not torch.cuda.is_available():

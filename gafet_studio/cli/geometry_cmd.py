@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from core.errors import GafetError
+from core.geometry.au.fit import AUFitter, default_fitter
 from core.geometry.combine import combine, override_expression, with_expression
 from core.geometry.face_model import FaceParams
-from core.geometry.fit import AUFitter, default_fitter
 from core.geometry.interpolate import ALPHA_MAX, interpolate_vertices, vertex_alpha
 from core.geometry.obj_io import photo_to_viewer, write_obj
 from core.geometry.presets import BUILTIN_PRESETS, ExpressionPreset, builtin_preset, load_preset

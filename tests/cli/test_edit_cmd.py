@@ -147,7 +147,7 @@ def test_model_renders_through_gafet_at_full_resolution(tmp_path: Path, source: 
 def test_bad_models_fail_fast_with_exit_code_5(tmp_path: Path, source: Path, preset: Path, tiny_ckpt: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from core.editing import model_registry
+    from core.editing.gafet import registry as model_registry
 
     out = tmp_path / "o.png"
     missing_photo = tmp_path / "no_such_photo.jpg"  # the model is checked first: exit 5, not 2

@@ -9,7 +9,7 @@ import pytest
 
 from core.editing.params import AU_NAMES
 from core.face.analyzer import FaceAnalyzer
-from core.geometry.fit import fit_face
+from core.geometry.au.fit import fit_face
 from tests.studio.test_editing import load_pair, set_intensity, shown_after
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from core.editing import model_registry
+from core.editing.gafet import registry as model_registry
 from core.nets.checkpoint import save_checkpoint
 from core.nets.config import preset
 from core.nets.gafet import GaFET

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.editing.editor import EditGeometry, EditMasks, Editor
-from core.editing.gafet_editor import (
+from core.editing.gafet.editor import (
     GafetEditor,
     UnsupportedModelError,
     geometry_image,
@@ -22,7 +22,7 @@ from core.editing.gafet_editor import (
     resize_rgb,
     to_model_image,
 )
-from core.editing.gafet_engine import GafetEngine
+from core.editing.gafet.engine import GafetEngine
 from core.editing.masks import build_masks
 from core.editing.params import EditParams
 from core.editing.pipeline import EditPipeline, PreparedReference, PreparedSource

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.editing.gafet_engine import EngineStateError, GafetEngine, NonFiniteOutputError, resolve_precision
+from core.editing.gafet.engine import EngineStateError, GafetEngine, NonFiniteOutputError, resolve_precision
 from core.errors import GafetError
 from core.nets.checkpoint import save_checkpoint
 from core.nets.config import GafetConfig, preset
 from core.nets.gafet import GaFET
-from tests.core.nets.helpers import make_inputs
+from tests.helpers.nets import make_inputs
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_non_finite_low_precision_output_falls_back_to_float32(model: GaFET, tin
     model.decoder.register_forward_hook(poison)
     engine = GafetEngine(model, device="cpu", precision="bfloat16")
     a = make_inputs(tiny, 1)
-    with caplog.at_level(logging.WARNING, logger="core.editing.gafet_engine"):
+    with caplog.at_level(logging.WARNING, logger="core.editing.gafet.engine"):
         result = engine(a.source, a.reference, a.geometry, a.flow)
     assert "not finite" in caplog.text
     assert result.precision == "float32" and result.fell_back

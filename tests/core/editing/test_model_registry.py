@@ -11,9 +11,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from core.editing import model_registry as registry
-from core.editing.gafet_editor import GafetEditor
-from core.editing.model_registry import (
+from core.editing.gafet import registry
+from core.editing.gafet.editor import GafetEditor
+from core.editing.gafet.registry import (
     WARP_EDITOR_NAME,
     EditorChoice,
     clear_cache,
@@ -24,7 +24,7 @@ from core.editing.model_registry import (
     make_editor,
     models_folder,
 )
-from core.editing.warp_editor import WarpEditor
+from core.editing.warp.editor import WarpEditor
 from core.nets.checkpoint import CheckpointCorruptError, CheckpointNotFoundError, save_checkpoint
 from core.nets.config import config_from_json, config_to_json, preset
 from core.nets.gafet import GaFET, build_networks

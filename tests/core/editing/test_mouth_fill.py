@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.editing.colour import LabStats, from_lab, lab_stats, match_colour, to_lab
 from core.editing.geometry_link import geometry_link
-from core.editing.mouth_fill import MouthFillConfig, mouth_frame, relative_opening
+from core.editing.warp.colour import LabStats, from_lab, lab_stats, match_colour, to_lab
+from core.editing.warp.mouth_fill import MouthFillConfig, mouth_frame, relative_opening
 
 
 def canonical_mesh(size: int = 256) -> np.ndarray:

@@ -10,10 +10,10 @@ import pytest
 
 from core.editing.editor import Editor
 from core.editing.masks import INNER_LIP_RING, OUTER_LIP_RING
-from core.editing.mouth_fill import relative_opening
 from core.editing.params import AU_NAMES, EditParams
 from core.editing.pipeline import EditPipeline, EditResult, InvalidPresetError
-from core.editing.warp_editor import WARP_EDITOR_NAME, WarpEditor
+from core.editing.warp.editor import WARP_EDITOR_NAME, WarpEditor
+from core.editing.warp.mouth_fill import relative_opening
 from core.face.errors import FaceIndexError, NoFaceError
 from core.io import Photo, load_photo
 

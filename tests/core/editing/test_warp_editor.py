@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.editing.colour import to_lab
 from core.editing.editor import EditGeometry
-from core.editing.eyes import eye_frame
 from core.editing.geometry_link import geometry_link
 from core.editing.masks import EYE_LOWER_LIDS, EYE_UPPER_LIDS, INNER_LIP_RING, build_masks, polygon_mask, ring
-from core.editing.mouth_fill import relative_opening
-from core.editing.warp_editor import WarpEdit, WarpEditor
+from core.editing.warp.colour import to_lab
+from core.editing.warp.editor import WarpEdit, WarpEditor
+from core.editing.warp.eyes import eye_frame
+from core.editing.warp.mouth_fill import relative_opening
 from core.face.align import AlignConfig, align_face
 from core.face.analyzer import FaceAnalyzer
 from core.io import load_photo

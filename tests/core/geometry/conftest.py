@@ -20,14 +20,14 @@ SMILE_FRAMES = (3, 4)  # frames 36, 60
 
 @pytest.fixture(scope="session")
 def au_model():
-    from core.geometry.fit import default_fitter
+    from core.geometry.au.fit import default_fitter
 
     return default_fitter().model
 
 
 @pytest.fixture(scope="session")
 def fitter():
-    from core.geometry.fit import default_fitter
+    from core.geometry.au.fit import default_fitter
 
     return default_fitter()
 

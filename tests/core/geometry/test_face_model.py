@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.geometry.au.topology import EYE_LEFT, EYE_RIGHT, LIPS_INNER, NOSE
 from core.geometry.face_model import FRONTAL, REGION_NAMES, FaceParams, Pose, head_rotation
-from core.geometry.mediapipe_topology import EYE_LEFT, EYE_RIGHT, LIPS_INNER, NOSE
 
 
 def _params(b: int) -> FaceParams:

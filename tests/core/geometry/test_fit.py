@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.geometry.fit import AUFitter, FitConfig, fit_face
-
-from .au_synthetic import synthetic_face
+from core.geometry.au.fit import AUFitter, FitConfig, fit_face
+from tests.helpers.au_synthetic import synthetic_face
 
 
 def _angle_deg(r1: np.ndarray, r2: np.ndarray) -> float:

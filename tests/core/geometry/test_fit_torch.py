@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.geometry.fit_torch import DifferentiableAUFit
-
-from .au_synthetic import synthetic_face
+from core.geometry.au.fit_torch import DifferentiableAUFit
+from tests.helpers.au_synthetic import synthetic_face
 
 
 def test_matches_the_exact_fit_on_real_and_synthetic_meshes(au_model, fitter, photo_landmarks):

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from core.geometry.face_model import FRONTAL, Pose
-from core.geometry.flame_fit import FitConfig, fit_landmarks
-from core.geometry.flame_lbs import axis_angle_to_matrix
-from core.geometry.flame_model import FlameConfig, FlameModel
-from tests.core.geometry import flame_synthetic as fs
+from core.geometry.flame.fit import FitConfig, fit_landmarks
+from core.geometry.flame.lbs import axis_angle_to_matrix
+from core.geometry.flame.model import FlameConfig, FlameModel
+from tests.helpers import flame_synthetic as fs
 
 N = 10  # shape and expression components in these tests
 

@@ -15,8 +15,8 @@ import torch
 
 from core.assets import AssetIntegrityError, sha256_file
 from core.geometry.face_model import Pose
-from core.geometry.flame_assets import FlameAssets, FlameFormatError, LandmarkEmbedding
-from core.geometry.flame_import import (
+from core.geometry.flame.assets import FlameAssets, FlameFormatError, LandmarkEmbedding
+from core.geometry.flame.importer import (
     FLAME_LICENCE_NOTICE,
     FlameLicenceNotAcceptedError,
     FlameNotImportedError,
@@ -24,9 +24,9 @@ from core.geometry.flame_import import (
     import_flame,
     load_flame,
 )
-from core.geometry.flame_model import FlameConfig
+from core.geometry.flame.model import FlameConfig
 from gafet_studio.cli.main import main
-from tests.core.geometry import flame_synthetic as fs
+from tests.helpers import flame_synthetic as fs
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -10,15 +10,15 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from core.geometry.face_model import FRONTAL, Pose
-from core.geometry.flame_codes import FlameCodes, codes_to_params
-from core.geometry.flame_lbs import axis_angle_to_matrix
-from core.geometry.flame_model import (
+from core.geometry.flame.codes import FlameCodes, codes_to_params
+from core.geometry.flame.lbs import axis_angle_to_matrix
+from core.geometry.flame.model import (
     FlameConfig,
     FlameEmbeddingMissingError,
     FlameModel,
     FlamePose,
 )
-from tests.core.geometry import flame_synthetic as fs
+from tests.helpers import flame_synthetic as fs
 
 
 @pytest.fixture(autouse=True, scope="module")

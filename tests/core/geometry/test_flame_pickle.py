@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from core.errors import GafetError
-from core.geometry.flame_pickle import (
+from core.geometry.flame.unpickler import (
     FlamePickleError,
     UnsafePickleError,
     load_restricted,
     load_restricted_npy,
 )
-from tests.core.geometry import flame_synthetic as fs
+from tests.helpers import flame_synthetic as fs
 
 
 class _Evil:

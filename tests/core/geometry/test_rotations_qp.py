@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy.optimize import lsq_linear
 
+from core.geometry.au.fit import procrustes_np
 from core.geometry.box_qp import resolve_on_active_set, solve_box_qp, solve_box_qp_np
-from core.geometry.fit import procrustes_np
 from core.geometry.rotations import euler_from_matrix, matrix_from_euler, similarity_procrustes
 
 

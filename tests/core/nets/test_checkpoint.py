@@ -25,7 +25,7 @@ from core.nets.checkpoint import (
 )
 from core.nets.config import GafetConfig, config_to_json
 from core.nets.gafet import GaFET, build_networks
-from tests.core.nets.helpers import make_inputs
+from tests.helpers.nets import make_inputs
 
 
 @pytest.fixture

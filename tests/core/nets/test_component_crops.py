@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.nets.component_crops import LEFT_EYE, MOUTH, RIGHT_EYE, component_boxes, crop_components
-from tests.core.nets.helpers import fake_landmarks
+from tests.helpers.nets import fake_landmarks
 
 
 def test_patch_shapes_and_3d_landmarks() -> None:

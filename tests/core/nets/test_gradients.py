@@ -9,7 +9,7 @@ from torch import nn
 from core.nets.component_crops import crop_components
 from core.nets.config import GafetConfig
 from core.nets.gafet import build_networks
-from tests.core.nets.helpers import fake_landmarks, make_inputs
+from tests.helpers.nets import fake_landmarks, make_inputs
 
 R1_GAMMA = 10.0
 

@@ -8,7 +8,7 @@ from core.nets.config import GafetConfig
 from core.nets.gafet import GaFET
 from core.nets.mfat import MfatLevel
 from core.nets.transformer import map_from_tokens, sine_positions_2d, tokens_from_map
-from tests.core.nets.helpers import make_inputs
+from tests.helpers.nets import make_inputs
 
 
 def _level() -> MfatLevel:

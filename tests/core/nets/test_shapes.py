@@ -9,7 +9,7 @@ from core.nets.config import GafetConfig, preset
 from core.nets.feature_deformation import identity_grid
 from core.nets.gafet import GaFET, build_networks
 from core.nets.modulated_conv import ModulatedConv2d
-from tests.core.nets.helpers import make_inputs
+from tests.helpers.nets import make_inputs
 
 SWITCHES = ("use_mfat", "use_global_modulation", "multiscale_attention", "use_feature_deformation",
             "use_component_discriminator")

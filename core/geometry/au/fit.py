@@ -40,7 +40,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from core.geometry.au_model import AUFaceModel
+from core.geometry.au.model import AUFaceModel
 from core.geometry.box_qp import solve_box_qp_np
 from core.geometry.face_model import FaceParams, Pose
 

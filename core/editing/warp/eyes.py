@@ -42,7 +42,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.editing.colour import from_lab, lab_stats, match_colour, to_lab
 from core.editing.editor import EditGeometry
 from core.editing.masks import (
     EYE_CORNERS,
@@ -54,6 +53,7 @@ from core.editing.masks import (
     polygon_mask,
     ring,
 )
+from core.editing.warp.colour import from_lab, lab_stats, match_colour, to_lab
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ or mutate: REDUCE, NEWOBJ, NEWOBJ_EX, INST and OBJ may only call those safe obje
 only set the state of an array, dtype or stand-in, and EXT and persistent ids are refused.
 
 :func:`load_restricted` then turns stand-ins into numpy arrays with
-:func:`core.geometry.flame_standins.to_plain` (chumpy ``Ch`` → its ``x``, a few chumpy
+:func:`core.geometry.flame.standins.to_plain` (chumpy ``Ch`` → its ``x``, a few chumpy
 operations evaluated with numpy, sparse matrices → dense arrays), leaving dicts, lists, tuples,
 numbers, strings and numpy arrays.
 """
@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from core.errors import GafetError
-from core.geometry.flame_standins import (
+from core.geometry.flame.standins import (
     CHUMPY_MODULES,
     IDENT,
     SPARSE_CLASSES,

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 from core.assets import AssetIntegrityError, AssetMissingError, data_home, sha256_file
 from core.errors import GafetError
-from core.geometry.flame_assets import N_SHAPE_FLAME, FlameAssets, LandmarkEmbedding
-from core.geometry.flame_pickle import load_restricted, load_restricted_npy
+from core.geometry.flame.assets import N_SHAPE_FLAME, FlameAssets, LandmarkEmbedding
+from core.geometry.flame.unpickler import load_restricted, load_restricted_npy
 
 if TYPE_CHECKING:  # the import step does not need the model (nor torch)
-    from core.geometry.flame_model import FlameConfig, FlameModel
+    from core.geometry.flame.model import FlameConfig, FlameModel
 
 __all__ = ["FLAME_LICENCE_NOTICE", "FlameImportError", "FlameImportResult", "FlameLicenceNotAcceptedError",
            "FlameNotImportedError", "flame_dir", "import_flame", "load_flame"]
@@ -187,7 +187,7 @@ def load_flame(path: Path | str | None = None, *, config: FlameConfig | None = N
             raise AssetIntegrityError(
                 f"The imported FLAME file {file.name} has SHA-256 {got[:12]}..., but {want[:12]}... was "
                 f"recorded at import. It was modified or damaged; import FLAME again.")
-    from core.geometry.flame_model import FlameConfig, FlameModel
+    from core.geometry.flame.model import FlameConfig, FlameModel
 
     assets = FlameAssets.load(model_file)
     emb_file = folder / EMBEDDING_FILE

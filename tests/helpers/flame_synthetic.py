@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from core.geometry.flame_assets import FlameAssets, LandmarkEmbedding
+from core.geometry.flame.assets import FlameAssets, LandmarkEmbedding
 
 V, F, K, P = 5023, 9976, 400, 36
 ROWS, COLS = 50, 100  # latitude x longitude grid: 5,000 vertices, 9,800 triangles

@@ -17,7 +17,7 @@ interior instead whenever the opening's area, middle height or width changes by 
   The correspondence comes from the mesh: the inner-lip contour vertices of both meshes; sizes
   scale with the faces (the distance between the eye corners), not with the mouth, because
   teeth keep their size when the lips change shape (a narrower "O" covers the side teeth);
-* reference content is **colour-matched** to the source in CIE Lab (:mod:`core.editing.colour`,
+* reference content is **colour-matched** to the source in CIE Lab (:mod:`core.editing.warp.colour`,
   from a ring of lips and skin around each mouth);
 * **synthesised** (a preset, or a closed reference, and a closed source): a dark oral cavity (the
   source's lip colour, darkened) with an upper-teeth band under the upper lip: teeth brighter
@@ -36,7 +36,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.editing.colour import LabStats, from_lab, lab_stats, match_colour, to_lab
 from core.editing.editor import EditGeometry
 from core.editing.masks import (
     INNER_LIP_LOWER,
@@ -48,6 +47,7 @@ from core.editing.masks import (
     polygon_mask,
     ring,
 )
+from core.editing.warp.colour import LabStats, from_lab, lab_stats, match_colour, to_lab
 
 MOUTH_CORNERS = (78, 308)  # inner-lip corners, image left / right
 

@@ -25,8 +25,8 @@ import torch
 
 from core.assets import data_home
 from core.editing.editor import Editor
-from core.editing.gafet_editor import GafetEditor, check_model_config, editor_label
-from core.editing.warp_editor import WARP_EDITOR_NAME, WarpEditor
+from core.editing.gafet.editor import GafetEditor, check_model_config, editor_label
+from core.editing.warp.editor import WARP_EDITOR_NAME, WarpEditor
 from core.nets.checkpoint import CheckpointError, CheckpointNotFoundError, check_structure, read_header
 
 __all__ = [
@@ -195,7 +195,7 @@ def load_editor(path: str | os.PathLike[str], *, device: torch.device | str | No
     :class:`~core.nets.checkpoint.CheckpointError` subclasses (missing, damaged, wrong format,
     config mismatch, unsupported model); their ``str()`` is UI-ready.
     """
-    from core.editing.gafet_engine import resolve_device
+    from core.editing.gafet.engine import resolve_device
 
     path = Path(path)
     dev = resolve_device(device)

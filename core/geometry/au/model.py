@@ -6,7 +6,7 @@
     vertices(identity, a, pose)     = s · R · canonical_vertices + t       (B, 468, 3) photo px
 
 * μ (468, 3): the py-feat AU→mesh model at all AUs = 0 (first 468 of its 478 points; z scaled by
-  the depth calibration κ — :mod:`core.geometry.au_model_data`).
+  the depth calibration κ — :mod:`core.geometry.au.model_data`).
 * B_k (468, 3), k = 1..20: the model's AU rows, one vertex offset per unit intensity of AU k.
 * expression ``a`` (B, 20): AU intensities, in [0, 1] when fitted (values outside extrapolate).
 * identity (B, 468, 3): the person's own deformation that the AUs do not explain, in model units.
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from core.checks import assert_shape
-from core.geometry.au_model_data import AUModelConfig, AUModelData, load_au_model_data
+from core.geometry.au.model_data import AUModelConfig, AUModelData, load_au_model_data
 from core.geometry.face_model import FaceModel
 
 __all__ = ["AUFaceModel", "UnknownAUError"]

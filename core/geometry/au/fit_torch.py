@@ -1,6 +1,6 @@
 """A differentiable, batched AU fit for training losses (the 3D-shape and AU losses, paper §3.4).
 
-Same problem and priors as :mod:`core.geometry.fit`, unrolled for a **fixed** number of rounds:
+Same problem and priors as :mod:`core.geometry.au.fit`, unrolled for a **fixed** number of rounds:
 
 1. closed-form weighted similarity Procrustes (:func:`core.geometry.rotations.similarity_procrustes`,
    differentiable through the SVD);
@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from core.checks import assert_float, assert_shape
-from core.geometry.au_model import AUFaceModel
+from core.geometry.au.fit import FitConfig
+from core.geometry.au.model import AUFaceModel
 from core.geometry.box_qp import resolve_on_active_set, solve_box_qp
 from core.geometry.face_model import FaceParams, Pose
-from core.geometry.fit import FitConfig
 from core.geometry.rotations import similarity_procrustes
 
 __all__ = ["DifferentiableAUFit"]

@@ -38,7 +38,7 @@ import torch
 
 from core.assets import asset_path
 from core.errors import GafetError
-from core.geometry import mediapipe_topology as topo
+from core.geometry.au import topology as topo
 from core.geometry.regions import geodesic_distances, soft_regions
 
 __all__ = ["ASSET_ID", "AUModelConfig", "AUModelData", "AUModelFormatError", "load_au_model_data"]

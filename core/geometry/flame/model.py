@@ -24,15 +24,15 @@ import torch
 from core.assets import AssetMissingError
 from core.checks import assert_shape
 from core.geometry.face_model import FRONTAL, FaceModel
-from core.geometry.flame_assets import N_JOINTS, FlameAssets, FlameFormatError, LandmarkEmbedding
-from core.geometry.flame_landmarks import (
+from core.geometry.flame.assets import N_JOINTS, FlameAssets, FlameFormatError, LandmarkEmbedding
+from core.geometry.flame.landmarks import (
     REGION_NAMES,
     barycentric_landmarks,
     contour_bin,
     region_masks,
     yaw_degrees,
 )
-from core.geometry.flame_lbs import axis_angle_to_matrix, blend_shapes, lbs
+from core.geometry.flame.lbs import axis_angle_to_matrix, blend_shapes, lbs
 
 __all__ = ["FlameConfig", "FlameEmbeddingMissingError", "FlameModel", "FlameOutput", "FlamePose"]
 
@@ -78,7 +78,7 @@ class FlameOutput(NamedTuple):
 class FlameModel(FaceModel):
     """FLAME with buffers on any device; batched and differentiable.
 
-    Build with :func:`core.geometry.flame_import.load_flame` (the user's imported model) or from
+    Build with :func:`core.geometry.flame.importer.load_flame` (the user's imported model) or from
     :class:`FlameAssets` directly (tests use a synthetic one).
     """
 

@@ -10,7 +10,7 @@ Per call of :meth:`GafetEditor.edit`, with R the crop side and r the model's res
    normals (3 ch in [-1, 1], zero off the face) + coverage mask (1 ch, {0, 1});
 3. the flow's grid is resampled to r x r: its offset from the identity grid is resized (area /
    bilinear) and added to the r x r identity grid, so no motion stays exactly no motion;
-4. :class:`~core.editing.gafet_engine.GafetEngine` renders. It re-encodes the source (E_a) and the
+4. :class:`~core.editing.gafet.engine.GafetEngine` renders. It re-encodes the source (E_a) and the
    reference (E_d, MFAT's reference side) only when their pixel values change, so a slider move
    runs only E_e, MFAT's query side and the decoder;
 5. the (r, r) output is resampled back to R and composited into the source crop inside
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from core.checks import assert_float, assert_shape
 from core.editing.editor import EditGeometry, EditMasks
-from core.editing.gafet_engine import EngineStats, GafetEngine, Precision
+from core.editing.gafet.engine import EngineStats, GafetEngine, Precision
 from core.nets.checkpoint import CheckpointConfigError, read_header
 from core.nets.config import GafetConfig
 from core.render.flow import FlowField, identity_grid

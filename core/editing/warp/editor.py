@@ -5,11 +5,11 @@ Per slider move, in the aligned crop (R x R):
 1. backward-warp the source crop with the mesh flow (``grid_sample``, bicubic; the flow is the
    exact piecewise-affine mesh correspondence on the face and fades to identity outside it);
 2. eyes whose opening changes: replace the warp inside the target's lid contour
-   (:mod:`core.editing.eyes`: closing eyes are occluded by the lids instead of squashed,
+   (:mod:`core.editing.warp.eyes`: closing eyes are occluded by the lids instead of squashed,
    opening eyes scale their content instead of stretching a slit, closed eyes get lid skin);
 3. a mouth that opens wider than the source's: fill the opening from the reference's mouth
    through the mesh correspondence, colour-matched to the source, or a synthesised interior
-   when there is no reference photo (:mod:`core.editing.mouth_fill`);
+   when there is no reference photo (:mod:`core.editing.warp.mouth_fill`);
 4. composite into the source crop inside the feathered change mask (``masks.face``).
 
 :meth:`WarpEditor.edit_detailed` also returns the intermediate pieces (for tests, benchmarks and
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from core.checks import assert_shape
 from core.editing.editor import EditGeometry, EditMasks
-from core.editing.eyes import EyeFill, EyeFillConfig, fill_eyes
-from core.editing.mouth_fill import MouthFill, MouthFillConfig, fill_mouth
+from core.editing.warp.eyes import EyeFill, EyeFillConfig, fill_eyes
+from core.editing.warp.mouth_fill import MouthFill, MouthFillConfig, fill_mouth
 from core.render.flow import FlowField
 
 WARP_EDITOR_NAME = "Warp (built-in)"

@@ -16,8 +16,8 @@ import torch
 
 from core.checks import assert_shape
 from core.geometry.face_model import FRONTAL, FaceParams, Pose
-from core.geometry.flame_lbs import axis_angle_to_matrix
-from core.geometry.flame_model import FlameModel
+from core.geometry.flame.lbs import axis_angle_to_matrix
+from core.geometry.flame.model import FlameModel
 
 __all__ = ["FlameCodes", "codes_to_params"]
 
