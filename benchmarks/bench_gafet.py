@@ -33,9 +33,9 @@ import torch
 
 from core.editing.gafet.engine import GafetEngine
 from core.nets.config import preset
-from core.nets.feature_deformation import identity_grid
 from core.nets.gafet import GaFET
 from core.nets.stats import parameter_count
+from core.render.flow import identity_grid
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
@@ -62,7 +62,7 @@ def _median_ms(fn: Callable[[], object], runs: int, device: torch.device,
 def _inputs(r: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     geometry = torch.rand(1, 4, r, r, generator=g) * 2 - 1
-    flow = identity_grid(1, r, r) + 0.02 * torch.randn(1, 2, 8, 8, generator=g).repeat_interleave(
+    flow = identity_grid(r, r) + 0.02 * torch.randn(1, 2, 8, 8, generator=g).repeat_interleave(
         r // 8, 2).repeat_interleave(r // 8, 3).permute(0, 2, 3, 1)
     return geometry.to(device), flow.to(device)
 

@@ -1,9 +1,10 @@
-"""Shape, dtype and range checks for tensors crossing module boundaries."""
+"""Shape, dtype and range checks for tensors and images crossing module boundaries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 Dim = int | str | None
@@ -44,3 +45,17 @@ def assert_float(t: torch.Tensor, name: str = "tensor") -> None:
     """Raise ``TypeError`` unless ``t`` has a floating-point dtype."""
     if not t.is_floating_point():
         raise TypeError(f"{name}: expected a floating-point tensor, got {t.dtype}")
+
+
+def check_crop(image: np.ndarray, size: int | None, name: str = "crop") -> None:
+    """Raise ``ValueError`` unless ``image`` is a square (R, R, 3) uint8 RGB crop.
+
+    size: the required side R, or None for any square crop. The message names ``name``, what was
+    expected and what came, e.g. ``source_crop: expected (512, 512, 3) uint8 RGB, got float32 (64, 64, 3)``.
+    """
+    ok = isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    ok = ok and image.shape[0] == image.shape[1] and (size is None or image.shape[0] == size)
+    if not ok:
+        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        want = f"({size}, {size}, 3)" if size else "(R, R, 3)"
+        raise ValueError(f"{name}: expected {want} uint8 RGB, got {got}")

@@ -33,13 +33,15 @@ def install_excepthook(window) -> None:
     import logging
     import traceback
 
+    from gafet_studio.session import NoticeLevel
+
     previous = sys.excepthook
 
     def hook(kind, value, tb) -> None:
         logging.getLogger("gafet_studio").error("".join(traceback.format_exception(kind, value, tb)))
         try:
             window.session.notify(
-                "error",
+                NoticeLevel.ERROR,
                 f"Unexpected error ({kind.__name__}: {value}). "
                 "The previous state was kept; details are in the log.",
             )

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack
 
+from core.editing.gafet import registry
 from core.editing.params import EditParams
-from gafet_studio import editors
-from gafet_studio.editors import EditorChoice, RecentModels
+from core.editing.spec import EditorSpec
+from gafet_studio.editors import RecentModels, SelectorEntry
 from gafet_studio.engine import Engine
 from gafet_studio.jobs import ExportRequest
 from gafet_studio.recent import RecentFiles
-from gafet_studio.session import ReferenceState, Session, SourceState
+from gafet_studio.session import NoticeLevel, ReferenceState, Session, SourceState, Task
 from gafet_studio.settings import Settings
 from gafet_studio.undo import SetEditorCommand, SetParamsCommand, SetReferenceCommand, SetSourceCommand
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".mpo")
 PRESET_SUFFIXES = (".json",)
+DropTarget = Literal["window", "source", "reference"]  # where paths were dropped
 
 
 def _is_image_name(path: Path) -> bool:
@@ -41,18 +44,18 @@ class Controller(QObject):
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
-        self.models_folder = Path(models_folder) if models_folder is not None else editors.models_folder()
+        self.models_folder = Path(models_folder) if models_folder is not None else registry.models_folder()
         self.session = Session(self)  # starts with the warp editor: a remembered model loads in start()
         self.engine = Engine(self.session, crop_size=crop_size, parent=self.session)
         self.undo_stack = QUndoStack(self)
         self.recent = RecentFiles(self.settings, parent=self)
         self.recent_models = RecentModels(self.settings)
-        self._restoring: str | None = None  # the remembered editor, while it loads at start-up
+        self._restoring: EditorSpec | None = None  # the remembered editor, while it loads at start-up
         self.engine.sourceReady.connect(self._source_ready)
         self.engine.referenceReady.connect(self._reference_ready)
         self.engine.exported.connect(self._exported)
         self.engine.presetSaved.connect(
-            lambda p: self.session.notify("info", f"Saved the expression preset '{Path(p).name}'.")
+            lambda p: self.session.notify(NoticeLevel.INFO, f"Saved the expression preset '{Path(p).name}'.")
         )
         self.engine.editorsListed.connect(self.session.set_editors)
         self.engine.editorLoaded.connect(self._editor_loaded)
@@ -61,13 +64,13 @@ class Controller(QObject):
     def start(self) -> None:
         """The window is up: list the editors and load the remembered one (both in workers)."""
         self.refresh_editors()
-        remembered = self.settings.editor_id()
-        if remembered != editors.WARP_ID:
+        remembered = self.settings.editor()
+        if not remembered.is_warp:
             self._restoring = remembered
             self.engine.load_editor(remembered)
 
     # -- opening -----------------------------------------------------------------------------
-    def open_paths(self, paths: Sequence[str | Path], target: str) -> None:
+    def open_paths(self, paths: Sequence[str | Path], target: DropTarget) -> None:
         """Handle dropped/opened paths. target: 'window' (first → source, second → reference),
         'source' or 'reference' (the first usable file; the rest are ignored, with a note)."""
         paths = [Path(p) for p in paths]
@@ -78,7 +81,7 @@ class Controller(QObject):
         if not files:
             names = ", ".join(f"'{p.name}'" for p in folders[:3])
             self.session.notify(
-                "error",
+                NoticeLevel.ERROR,
                 f"{names} {'is a folder' if len(folders) == 1 else 'are folders'}; "
                 "drop image files (JPEG, PNG, WebP, BMP or TIFF), not folders.",
             )
@@ -118,7 +121,7 @@ class Controller(QObject):
             notes.append(f"{ignored} more file{'s' if ignored > 1 else ''} ignored")
         if notes:
             what = " and ".join(f"'{p.name}'" for p in used)
-            self.session.notify("info", f"Using {what}; {', '.join(notes)}.")
+            self.session.notify(NoticeLevel.INFO, f"Using {what}; {', '.join(notes)}.")
 
     def open_source(self, path: str | Path) -> None:
         path = Path(path)
@@ -151,7 +154,7 @@ class Controller(QObject):
         n = len(state.boxes)
         if n > 1:
             self.session.notify(
-                "info",
+                NoticeLevel.INFO,
                 f"{n} faces found; editing face {state.face_index + 1}. "
                 "Click another box or thumbnail to pick a different face.",
             )
@@ -201,44 +204,44 @@ class Controller(QObject):
         """List the editors again: the models folder and the recently opened models (a worker)."""
         self.engine.list_editors(self.models_folder, tuple(self.recent_models.files()))
 
-    def choose_editor(self, editor_id: str) -> None:
+    def choose_editor(self, spec: EditorSpec) -> None:
         """The user picked an editor. A GaFET checkpoint loads in a worker first; the session
         switches (one undo step, and the picture re-renders) only once it loaded, so a model that
         fails to load leaves the previous editor active (the banner says why)."""
         self._restoring = None
-        self.engine.load_editor(editor_id)  # the warp editor too: it supersedes a model still loading
+        self.engine.load_editor(spec)  # the warp editor too: it supersedes a model still loading
 
     def open_model(self, path: str | Path) -> None:
         """File ▸ Open Model…: load a checkpoint from anywhere; once loaded it is listed, chosen
         and remembered as a recent model."""
         path = Path(path).expanduser().absolute()
         self.settings.set_last_folder("model", path.parent)
-        self.choose_editor(editors.editor_id(path))
+        self.choose_editor(EditorSpec.gafet(path))
 
-    def set_editor(self, editor_id: str, label: str = "") -> None:
-        """Switch to ``editor_id`` at once (one undo step). Use :meth:`choose_editor` for a model
-        that may not be loaded yet."""
-        if editor_id != self.session.editor_id:
-            self.settings.set_editor_id(editor_id)
+    def set_editor(self, spec: EditorSpec, label: str = "") -> None:
+        """Switch to ``spec`` at once (one undo step). Use :meth:`choose_editor` for a model that
+        may not be loaded yet."""
+        if spec != self.session.editor:
+            self.settings.set_editor(spec)
             self.undo_stack.push(
                 SetEditorCommand(
-                    self.session, self.session.editor_id, editor_id, f"Use editor {label or editor_id}"
+                    self.session, self.session.editor, spec, f"Use editor {label or spec.fallback_label}"
                 )
             )
 
-    def _editor_loaded(self, choice: EditorChoice) -> None:
-        self.session.add_editor(choice)
-        path = choice.path
+    def _editor_loaded(self, entry: SelectorEntry) -> None:
+        self.session.add_editor(entry)
+        path = entry.path
         if path is not None and path.parent.resolve() != self.models_folder.resolve():
             self.recent_models.add(path)
-        if choice.id == self._restoring:  # start-up: not an undoable change
+        if entry.spec == self._restoring:  # start-up: not an undoable change
             self._restoring = None
-            self.session.set_editor(choice.id)
+            self.session.set_editor(entry.spec)
             return
-        self.set_editor(choice.id, choice.label)
+        self.set_editor(entry.spec, entry.label)
 
-    def _failed(self, task: str, exc: BaseException) -> None:
-        if task == "model":
+    def _failed(self, task: Task, exc: BaseException) -> None:
+        if task == Task.MODEL:
             self._restoring = None
 
     # -- export and presets ------------------------------------------------------------------
@@ -247,7 +250,7 @@ class Controller(QObject):
         self.engine.export(request)
 
     def _exported(self, path: Path) -> None:
-        self.session.notify("info", f"Exported '{Path(path).name}' to {Path(path).parent}.")
+        self.session.notify(NoticeLevel.INFO, f"Exported '{Path(path).name}' to {Path(path).parent}.")
 
     def save_preset(self, name: str, folder: str | Path | None = None, *, overwrite: bool = False) -> None:
         """Save the current expression as preset ``name`` (default folder: the user's presets)."""

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shiboken6
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from core.editing.params import EditParams
+from core.editing.spec import EditorSpec
 from core.errors import GafetError
 from gafet_studio import editors
 from gafet_studio.image_convert import thumbnail, to_display_qimage, to_qimage
 from gafet_studio.jobs import (
-    _PIPELINES,
     ExportRequest,
     base_pipeline,
+    built_pipeline,
     describe_error,
     export_job,
     face_box,
@@ -35,8 +37,14 @@ from gafet_studio.jobs import (
     shared_pipeline,
 )
 from gafet_studio.proxy import PROXY_PIXELS, make_proxy
-from gafet_studio.session import ReferenceState, Rendered, Session, SourceState
-from gafet_studio.workers import FunctionWorker, LatestWins, all_pools, aux_pool, studio_pool
+from gafet_studio.session import NoticeLevel, ReferenceState, Rendered, Session, SourceState, Task
+from gafet_studio.workers import FunctionWorker, LatestWins, all_pools, aux_pool, studio_pool, traceback_text
+
+if TYPE_CHECKING:
+    from core.editing.pipeline import EditPipeline, PreparedSource
+    from core.io.photo import Photo
+
+RenderKey = tuple[int, int, EditorSpec, EditParams]  # source key, reference key, editor, params
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +57,15 @@ class Engine(QObject):
     referenceReady = Signal(object)  # ReferenceState
     exported = Signal(object)  # Path written
     presetSaved = Signal(object)  # Path written
-    editorsListed = Signal(object)  # list[EditorChoice]: the selector's entries
-    editorLoaded = Signal(object)  # EditorChoice: a checkpoint loaded and ready to render
-    failed = Signal(str, object)  # task, exception (the session is also notified)
+    editorsListed = Signal(object)  # list[SelectorEntry]: the selector's entries
+    editorLoaded = Signal(object)  # SelectorEntry: a checkpoint loaded and ready to render
+    failed = Signal(object, object)  # Task, exception (the session is also notified)
 
     def __init__(self, session: Session, *, crop_size: int = 512, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.crop_size = crop_size
-        self._cache: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+        self._cache: OrderedDict[RenderKey, Rendered] = OrderedDict()
         self._cache_bytes = 0
         self._source_runner = LatestWins(parent=self)
         self._reference_runner = LatestWins(parent=self)
@@ -65,16 +73,17 @@ class Engine(QObject):
         self._editor_runner = LatestWins(aux_pool, parent=self)
         self._editor_runner.returned.connect(self._on_editor_loaded)
         self._editor_runner.errored.connect(self._on_editor_error)
-        self._editor_runner.idle.connect(lambda: self.session.set_busy("model", False))
+        self._editor_runner.idle.connect(lambda: self.session.set_busy(Task.MODEL, False))
         self._source_runner.returned.connect(self._on_source)
-        self._source_runner.errored.connect(lambda g, e: self._on_error("source", g, e))
+        self._source_runner.errored.connect(lambda g, e: self._on_error(Task.SOURCE, g, e))
         self._reference_runner.returned.connect(self._on_reference)
-        self._reference_runner.errored.connect(lambda g, e: self._on_error("reference", g, e))
+        self._reference_runner.errored.connect(lambda g, e: self._on_error(Task.REFERENCE, g, e))
         self._render_runner.returned.connect(self._on_rendered)
-        self._render_runner.errored.connect(lambda g, e: self._on_error("render", g, e))
-        for task, runner in (("source", self._source_runner), ("reference", self._reference_runner)):
+        self._render_runner.errored.connect(lambda g, e: self._on_error(Task.RENDER, g, e))
+        for task, runner in ((Task.SOURCE, self._source_runner), (Task.REFERENCE, self._reference_runner)):
             runner.idle.connect(lambda t=task: self.session.set_busy(t, False))
-        self._proxies: dict[int, Any] = {}  # source key -> proxy PreparedSource (pool thread only)
+        # source key -> its preview proxy, None for a photo small enough (pool thread only)
+        self._proxies: dict[int, PreparedSource | None] = {}
         self._refine_timer = QTimer(self)
         self._refine_timer.setSingleShot(True)
         self._refine_timer.setInterval(REFINE_DELAY_MS)
@@ -86,20 +95,21 @@ class Engine(QObject):
         session.editorChanged.connect(self.schedule_render)
 
     # -- the pipeline (pool thread only) ---------------------------------------------------------
-    def pipeline(self, editor_id: str | None = None) -> Any:
-        """The EditPipeline for ``editor_id`` (pool thread only: it may load networks on first use)."""
-        return shared_pipeline(editor_id or self.session.editor_id, self.crop_size)
+    def pipeline(self, editor: EditorSpec | None = None) -> EditPipeline:
+        """The EditPipeline for ``editor`` (default: the session's; pool thread only: it may load
+        networks on first use)."""
+        return shared_pipeline(editor or self.session.editor, self.crop_size)
 
     def warm_up(self) -> None:
         """Build the pipeline in the background, so the first drop is quicker."""
-        self._start("warmup", base_pipeline, self.crop_size)
+        self._start(Task.WARMUP, base_pipeline, self.crop_size)
 
     # -- editors -----------------------------------------------------------------------------
     def list_editors(self, folder: Path, extra: tuple[Path, ...] = ()) -> None:
         """List the warp editor, ``folder``'s checkpoints and ``extra`` ones (reads headers: a
         worker job); emits :attr:`editorsListed`."""
         self._start(
-            "models",
+            Task.MODELS,
             editors.list_editors,
             folder,
             tuple(extra),
@@ -107,43 +117,43 @@ class Engine(QObject):
             pool=aux_pool(),
         )
 
-    def load_editor(self, editor_id: str) -> int:
-        """Load ``editor_id``'s editor in a worker (latest wins); emits :attr:`editorLoaded` with its
+    def load_editor(self, spec: EditorSpec) -> int:
+        """Load ``spec``'s editor in a worker (latest wins); emits :attr:`editorLoaded` with its
         entry, or reports the error (the session keeps its editor)."""
-        self.session.set_busy("model", True)
-        return self._editor_runner.request(editors.load, editor_id)
+        self.session.set_busy(Task.MODEL, True)
+        return self._editor_runner.request(editors.load, spec)
 
-    def _on_editor_loaded(self, gen: int, choice: editors.EditorChoice) -> None:
+    def _on_editor_loaded(self, gen: int, entry: editors.SelectorEntry) -> None:
         if gen == self._editor_runner.latest():
-            self.editorLoaded.emit(choice)
+            self.editorLoaded.emit(entry)
 
     def _on_editor_error(self, gen: int, exc: BaseException) -> None:
         if gen != self._editor_runner.latest():  # the user has chosen another editor since
             log.info("superseded model load failed: %s", exc)
             return
         if not isinstance(exc, GafetError):
-            log.error("model failed:\n%s", getattr(exc, "__traceback_text__", repr(exc)))
-        self.failed.emit("model", exc)
+            log.error("model failed:\n%s", traceback_text(exc))
+        self.failed.emit(Task.MODEL, exc)
         self.session.notify(
-            "error",
+            NoticeLevel.ERROR,
             f"The model could not be loaded: {describe_error(exc)} "
             f"The editor stays '{self.session.editor_label()}'.",
         )
 
     # -- sources and references --------------------------------------------------------------
     def load_source(self, path: str | Path, face_index: int = 0) -> int:
-        self.session.set_busy("source", True)
+        self.session.set_busy(Task.SOURCE, True)
         return self._source_runner.request(self._prepare_source_job, Path(path), None, face_index)
 
     def select_face(self, face_index: int) -> int | None:
         src = self.session.source
         if src is None or face_index == src.face_index or not 0 <= face_index < len(src.boxes):
             return None
-        self.session.set_busy("source", True)
+        self.session.set_busy(Task.SOURCE, True)
         return self._source_runner.request(self._prepare_source_job, src.path, src.prepared.photo, face_index)
 
     def load_reference(self, path: str | Path, face_index: int = 0) -> int:
-        self.session.set_busy("reference", True)
+        self.session.set_busy(Task.REFERENCE, True)
         return self._reference_runner.request(self._prepare_reference_job, Path(path), face_index, None)
 
     def select_reference_face(self, face_index: int) -> int | None:
@@ -151,25 +161,26 @@ class Engine(QObject):
         if (
             ref is None
             or ref.kind != "photo"
+            or ref.path is None
             or face_index == ref.face_index
             or not 0 <= face_index < len(ref.boxes)
         ):
             return None
-        self.session.set_busy("reference", True)
+        self.session.set_busy(Task.REFERENCE, True)
         return self._reference_runner.request(
             self._prepare_reference_job, ref.path, face_index, ref.prepared.photo
         )
 
     def mesh_faces(self) -> np.ndarray | None:
         """The face model's triangles (F, 3), once a pipeline exists (read-only data: any thread)."""
-        pipe = _PIPELINES.get(self.crop_size)
+        pipe = built_pipeline(self.crop_size)
         return None if pipe is None else np.asarray(pipe.geometry.faces)
 
     def load_preset(self, path: str | Path) -> int:
-        self.session.set_busy("reference", True)
+        self.session.set_busy(Task.REFERENCE, True)
         return self._reference_runner.request(self._prepare_preset_job, Path(path))
 
-    def _prepare_source_job(self, path: Path, photo: Any, face_index: int) -> SourceState:
+    def _prepare_source_job(self, path: Path, photo: Photo | None, face_index: int) -> SourceState:
         from core.io import photo as photo_io
 
         if photo is None:
@@ -186,14 +197,13 @@ class Engine(QObject):
             face_index=face_index,
         )
 
-    def _prepare_reference_job(self, path: Path, face_index: int, photo: Any) -> ReferenceState:
+    def _prepare_reference_job(self, path: Path, face_index: int, photo: Photo | None) -> ReferenceState:
         from core.io import photo as photo_io
 
         if photo is None:
             photo = photo_io.load_photo(path)
         prepared = self.pipeline().prepare_reference(photo, face_index=face_index)
-        faces = getattr(prepared, "faces", ()) or ()
-        boxes = tuple(face_box(f) for f in faces)
+        boxes = tuple(face_box(f) for f in prepared.faces)
         return ReferenceState(
             kind="photo",
             label=path.name,
@@ -209,7 +219,7 @@ class Engine(QObject):
 
         preset = presets.load_preset(path)
         prepared = self.pipeline().prepare_preset(preset)
-        label = getattr(preset, "name", "") or path.stem
+        label = preset.name or path.stem
         return ReferenceState(kind="preset", label=label, prepared=prepared, path=path)
 
     def _on_source(self, gen: int, state: SourceState) -> None:
@@ -238,31 +248,32 @@ class Engine(QObject):
             s.set_result(cached)
             self._render_idle()
             return
-        s.set_busy("render", True)
+        s.set_busy(Task.RENDER, True)
         w, h = s.source.size
         preview = w * h > PROXY_PIXELS
-        self._render_runner.request(self._render_job, s.source, s.reference, s.params, s.editor_id, preview)
+        self._render_runner.request(self._render_job, s.source, s.reference, s.params, s.editor, preview)
         if preview:
             self._refine_timer.start()
 
-    def _key(self) -> tuple[Any, ...]:
+    def _key(self) -> RenderKey:
         s = self.session
-        return (s.source.key, s.reference.key, s.editor_id, s.params)
+        assert s.source is not None and s.reference is not None  # callers check s.ready()
+        return (s.source.key, s.reference.key, s.editor, s.params)
 
     def _refine(self) -> None:
         """The sliders rested: render the current state at full resolution (unless known)."""
         s = self.session
         if s.ready() and self._key() not in self._cache:
-            s.set_busy("render", True)
-            self._render_runner.request(self._render_job, s.source, s.reference, s.params, s.editor_id, False)
+            s.set_busy(Task.RENDER, True)
+            self._render_runner.request(self._render_job, s.source, s.reference, s.params, s.editor, False)
         self._render_idle()
 
     def _render_idle(self) -> None:
         """'render' stays busy while a render runs or waits, and while a refine is due."""
         if not self._render_runner.busy() and not self._refine_timer.isActive():
-            self.session.set_busy("render", False)
+            self.session.set_busy(Task.RENDER, False)
 
-    def _proxy(self, source: SourceState) -> Any:
+    def _proxy(self, source: SourceState) -> PreparedSource:
         """The source's preview proxy (pool thread only; a few kept)."""
         if source.key not in self._proxies:
             self._proxies[source.key] = make_proxy(source.prepared)
@@ -275,18 +286,18 @@ class Engine(QObject):
         source: SourceState,
         reference: ReferenceState,
         params: EditParams,
-        editor_id: str,
+        editor: EditorSpec,
         preview: bool = False,
     ) -> Rendered:
         prepared = self._proxy(source) if preview else source.prepared
-        result = self.pipeline(editor_id).render(prepared, reference.prepared, params, full_resolution=True)
+        result = self.pipeline(editor).render(prepared, reference.prepared, params, full_resolution=True)
         image = to_display_qimage(result.image) if result.image is not None else None
         return Rendered(
             result=result,
             params=params,
             source_key=source.key,
             reference_key=reference.key,
-            editor_id=editor_id,
+            editor=editor,
             image=image,
             crop=to_qimage(result.crop),
             preview=prepared is not source.prepared,
@@ -300,22 +311,20 @@ class Engine(QObject):
         if gen == self._render_runner.latest() or not self.session.result_is_current():
             self.session.set_result(rendered)
 
-    def _remember(self, r: Rendered) -> None:
-        key = (r.source_key, r.reference_key, r.editor_id, r.params)
+    @staticmethod
+    def _bytes(r: Rendered) -> int:
+        """What a cached render holds: its QImages and the result's pictures."""
+        images = [r.result.crop, *([r.result.image] if r.result.image is not None else [])]
         size = r.crop.sizeInBytes() + (r.image.sizeInBytes() if r.image is not None else 0)
-        size += sum(
-            getattr(r.result, n).nbytes for n in ("image", "crop") if getattr(r.result, n, None) is not None
-        )
+        return size + sum(a.nbytes for a in images)
+
+    def _remember(self, r: Rendered) -> None:
+        key = (r.source_key, r.reference_key, r.editor, r.params)
         self._cache[key] = r
-        self._cache_bytes += size
+        self._cache_bytes += self._bytes(r)
         while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
             _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= old.crop.sizeInBytes() + (old.image.sizeInBytes() if old.image else 0)
-            self._cache_bytes -= sum(
-                getattr(old.result, n).nbytes
-                for n in ("image", "crop")
-                if getattr(old.result, n, None) is not None
-            )
+            self._cache_bytes -= self._bytes(old)
 
     def render_coalesced(self) -> int:
         """How many render requests were skipped because a newer one replaced them."""
@@ -326,17 +335,19 @@ class Engine(QObject):
         s = self.session
         if not s.ready():
             s.notify(
-                "warning", "Load a source portrait and a reference first; there is nothing to export yet."
+                NoticeLevel.WARNING,
+                "Load a source portrait and a reference first; there is nothing to export yet.",
             )
             return
+        assert s.source is not None and s.reference is not None
         protect = [p for p in (s.source.path, s.reference.path) if p is not None]
         self._start(
-            "export",
+            Task.EXPORT,
             export_job,
             s.source.prepared,
             s.reference.prepared,
             s.params,
-            s.editor_id,
+            s.editor,
             self.crop_size,
             request,
             protect,
@@ -347,15 +358,24 @@ class Engine(QObject):
         """Save the expression on show (the result's target AUs) as preset ``name`` in ``folder``."""
         r = self.session.result
         if r is None:
-            self.session.notify("warning", "There is no result yet: load a source and a reference first.")
+            self.session.notify(
+                NoticeLevel.WARNING, "There is no result yet: load a source and a reference first."
+            )
             return
         aus = np.asarray(r.result.target_aus, dtype=np.float64).copy()
         self._start(
-            "preset", save_preset_job, name, Path(folder), aus, overwrite, on_done=self.presetSaved.emit
+            Task.PRESET, save_preset_job, name, Path(folder), aus, overwrite, on_done=self.presetSaved.emit
         )
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _start(self, task: str, fn: Any, *args: Any, on_done: Any = None, pool: Any = None) -> FunctionWorker:
+    def _start(
+        self,
+        task: Task,
+        fn: Callable[..., object],
+        *args: object,
+        on_done: Callable[[object], None] | None = None,
+        pool: QThreadPool | None = None,
+    ) -> FunctionWorker:
         worker = FunctionWorker(fn, *args)
         self.session.set_busy(task, True)
 
@@ -383,8 +403,8 @@ class Engine(QObject):
             runner.cancel_pending()
         return all([pool.waitForDone(timeout_ms) for pool in all_pools()])
 
-    def _on_error(self, task: str, gen: int | None, exc: BaseException) -> None:
+    def _on_error(self, task: Task, gen: int | None, exc: BaseException) -> None:
         if not isinstance(exc, GafetError):
-            log.error("%s failed:\n%s", task, getattr(exc, "__traceback_text__", repr(exc)))
+            log.error("%s failed:\n%s", task, traceback_text(exc))
         self.failed.emit(task, exc)
-        self.session.notify("error", describe_error(exc))
+        self.session.notify(NoticeLevel.ERROR, describe_error(exc))

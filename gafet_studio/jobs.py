@@ -9,37 +9,37 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
 from core.editing.params import EditParams
+from core.editing.spec import EditorSpec, build_editor
 from core.errors import GafetError
-from gafet_studio import editors
+
+if TYPE_CHECKING:
+    from core.editing.pipeline import EditPipeline, PreparedReference, PreparedSource
+    from core.face.types import Face
+
+ExportScope = Literal["photo", "crop"]  # the full-resolution photo, or the aligned face crop
+EXPORT_SCOPES: tuple[ExportScope, ...] = get_args(ExportScope)
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     path: Path
     quality: int = 95
-    scope: str = "photo"  # 'photo' (full resolution) or 'crop' (the aligned face crop)
+    scope: ExportScope = "photo"
     overwrite: bool = False
 
+    def __post_init__(self) -> None:
+        if self.scope not in EXPORT_SCOPES:
+            raise ValueError(f"unknown export scope {self.scope!r}; expected one of {EXPORT_SCOPES}")
 
-def face_box(face: Any) -> tuple[float, float, float, float]:
-    """A detected face's box (x0, y0, x1, y1) in photo pixels, whatever the Face record calls it."""
-    box = getattr(getattr(face, "detection", None), "box", None)
-    if box is None:
-        box = getattr(face, "box", None)
-    if box is None:
-        box = getattr(face, "bbox", None)
-    if box is None and hasattr(face, "x0"):
-        box = (face.x0, face.y0, face.x1, face.y1)
-    if box is None:
-        raise TypeError(f"cannot read a box from {type(face).__name__}")
-    if hasattr(box, "x0"):
-        box = (box.x0, box.y0, box.x1, box.y1)
-    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(-1)[:4])
+
+def face_box(face: Face) -> tuple[float, float, float, float]:
+    """A detected face's box (x0, y0, x1, y1) in photo px (its detection's ``box``)."""
+    x0, y0, x1, y1 = (float(v) for v in face.detection.box)
     return x0, y0, x1, y1
 
 
@@ -52,10 +52,18 @@ def describe_error(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}: {exc}). The previous state was kept."
 
 
-_PIPELINES: dict[int, Any] = {}  # crop size -> the base pipeline (warp editor)
+_PIPELINES: dict[int, EditPipeline] = {}  # crop size -> the base pipeline (warp editor)
 
 
-def base_pipeline(crop_size: int) -> Any:
+def built_pipeline(crop_size: int) -> EditPipeline | None:
+    """The base pipeline of ``crop_size`` if it has been built, else None (never builds it).
+
+    Any thread may read its immutable parts (the face model's triangles, ``geometry.faces``).
+    """
+    return _PIPELINES.get(crop_size)
+
+
+def base_pipeline(crop_size: int) -> EditPipeline:
     """One EditPipeline per crop size per process (built on first use: it loads the face networks).
 
     Only the pipeline pool's single thread calls this, so the pipelines and their caches (prepared
@@ -71,27 +79,27 @@ def base_pipeline(crop_size: int) -> Any:
     return pipe
 
 
-def shared_pipeline(editor_id: str, crop_size: int) -> Any:
-    """The pipeline of ``crop_size`` rendering with ``editor_id``'s editor (pipeline pool only).
+def shared_pipeline(editor: EditorSpec, crop_size: int) -> EditPipeline:
+    """The pipeline of ``crop_size`` rendering with ``editor`` (pipeline pool only).
 
     Every editor shares the base pipeline's face networks and caches: a GaFET editor gets a
     shallow copy whose ``editor`` is the checkpoint's (loaded through the registry's cache, so
     the first call for a checkpoint takes as long as loading it; a changed file is loaded afresh).
-    Raises the checkpoint errors of :func:`gafet_studio.editors.make_editor`.
+    Raises the checkpoint errors of :func:`core.editing.spec.build_editor`.
     """
     base = base_pipeline(crop_size)
-    if editor_id == editors.WARP_ID:
+    if editor.is_warp:
         return base
     pipe = copy.copy(base)
-    pipe.editor = editors.make_editor(editor_id)
+    pipe.editor = build_editor(editor)
     return pipe
 
 
 def export_job(
-    source: Any,
-    reference: Any,
+    source: PreparedSource,
+    reference: PreparedReference,
     params: EditParams,
-    editor_id: str,
+    editor: EditorSpec,
     crop_size: int,
     request: ExportRequest,
     protect: list[Path],
@@ -103,11 +111,12 @@ def export_job(
     """
     from core.io.save import save_image
 
-    result = shared_pipeline(editor_id, crop_size).render(
+    result = shared_pipeline(editor, crop_size).render(
         source, reference, params, full_resolution=request.scope == "photo"
     )
     photo = source.photo
     if request.scope == "photo":
+        assert result.image is not None  # rendered with full_resolution=True
         rgb, icc, exif = result.image, photo.icc_profile, photo.exif
     else:
         rgb, icc, exif = result.crop, photo.icc_profile, None

@@ -1,4 +1,9 @@
-"""The main window's actions, menus and tool bar (built once; the window keeps the actions).
+"""The main window's actions, menus and tool bar.
+
+:class:`StudioMenus` owns every QAction (one attribute each) and puts them in the window's menu
+bar and tool bar; the window connects the actions' ``triggered`` to what they do. The File ▸
+Open Recent menu follows :class:`~gafet_studio.recent.RecentFiles` and reports a pick through
+:attr:`StudioMenus.recentSource` / :attr:`StudioMenus.recentReference`.
 
 Shortcuts: Ctrl+O / Ctrl+R open source / reference, Ctrl+M open a GaFET model, Ctrl+E export,
 Ctrl+B batch, Ctrl+Z undo, Ctrl+Shift+Z (or Ctrl+Y) redo, Ctrl+0 fit, Ctrl+1 100 %, Ctrl++ / Ctrl+-
@@ -7,125 +12,123 @@ zoom, B before/after.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtWidgets import QMainWindow
 
-if TYPE_CHECKING:
-    from gafet_studio.main_window import MainWindow
+from gafet_studio.recent import RecentFiles
+
+K = QKeySequence
 
 
-class StudioMenus:
-    def __init__(self, window: MainWindow) -> None:
-        self.w = window
-        self._build_actions()
-        self._build_menus()
+def _action(parent: QObject, text: str, shortcuts: tuple[QKeySequence, ...] = (), tip: str = "") -> QAction:
+    action = QAction(text, parent)
+    if shortcuts:
+        action.setShortcuts(list(shortcuts))
+    if tip:
+        action.setStatusTip(tip)
+    return action
 
-    def action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        a = QAction(text, self.w)
-        if shortcut is not None:
-            a.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
-        if tip:
-            a.setStatusTip(tip)
-        a.triggered.connect(slot)
-        return a
 
-    def _build_actions(self) -> None:
-        w = self.w
-        K = QKeySequence
-        w.open_source_action = self.action(
-            "Open &Source…", w.choose_source, K(K.StandardKey.Open), "Open the portrait to edit"
+class StudioMenus(QObject):
+    recentSource = Signal(object)  # Path: open it as the source
+    recentReference = Signal(object)  # Path: open it as the reference
+
+    def __init__(
+        self, window: QMainWindow, *, undo_stack: QUndoStack, recent: RecentFiles, models_folder: Path
+    ) -> None:
+        super().__init__(window)
+        w = window
+        self.open_source = _action(w, "Open &Source…", (K(K.StandardKey.Open),), "Open the portrait to edit")
+        self.open_reference = _action(
+            w, "Open &Reference…", (K("Ctrl+R"),), "Open the photo whose expression to copy"
         )
-        w.open_reference_action = self.action(
-            "Open &Reference…", w.choose_reference, K("Ctrl+R"), "Open the photo whose expression to copy"
-        )
-        w.open_model_action = self.action(
+        self.open_model = _action(
+            w,
             "Open &Model…",
-            w.choose_model,
-            K("Ctrl+M"),
+            (K("Ctrl+M"),),
             "Open a GaFET checkpoint (.safetensors) and use it as the editor",
         )
-        w.rescan_models_action = self.action(
-            "Rescan &Models Folder",
-            w.controller.refresh_editors,
-            tip=f"List the checkpoints in {w.controller.models_folder} again",
+        self.rescan_models = _action(
+            w, "Rescan &Models Folder", tip=f"List the checkpoints in {models_folder} again"
         )
-        w.load_preset_action = self.action("&Load Expression Preset…", w.choose_preset)
-        w.save_preset_action = self.action(
+        self.load_preset = _action(w, "&Load Expression Preset…")
+        self.save_preset = _action(
+            w,
             "Save Expression as &Preset…",
-            w.save_preset,
-            K("Ctrl+Shift+S"),
+            (K("Ctrl+Shift+S"),),
             "Save the current expression (its AUs) as JSON",
         )
-        w.export_action = self.action(
-            "&Export…", w.export, K("Ctrl+E"), "Save the edited photo at full resolution"
-        )
-        w.batch_action = self.action(
+        self.export = _action(w, "&Export…", (K("Ctrl+E"),), "Save the edited photo at full resolution")
+        self.batch = _action(
+            w,
             "&Batch Edit a Folder…",
-            w.batch,
-            K("Ctrl+B"),
+            (K("Ctrl+B"),),
             "Apply this reference and these sliders to every photo of a folder",
         )
-        w.quit_action = self.action("&Quit", w.close, K(K.StandardKey.Quit))
-        stack = w.controller.undo_stack
-        w.undo_action = stack.createUndoAction(w, "&Undo")
-        w.undo_action.setShortcuts([K("Ctrl+Z")])
-        w.redo_action = stack.createRedoAction(w, "&Redo")
-        w.redo_action.setShortcuts([K("Ctrl+Shift+Z"), K("Ctrl+Y")])
-        w.reset_action = self.action("Reset &Sliders", w.controller.reset_params)
-        view = w.result_view.view
-        w.fit_action = self.action("&Fit", view.fit, K("Ctrl+0"))
-        w.actual_action = self.action("&Actual Pixels (100%)", view.actual_size, K("Ctrl+1"))
-        w.zoom_in_action = self.action("Zoom &In", lambda: view.zoom_by(1.25), [K("Ctrl++"), K("Ctrl+=")])
-        w.zoom_out_action = self.action("Zoom &Out", lambda: view.zoom_by(0.8), K("Ctrl+-"))
-        w.before_action = self.action("Show &Before", w.result_view.before_button.toggle, K("B"))
-        w.assets_action = self.action("Fetch Face &Models…", lambda: w.ensure_assets(force_dialog=True))
+        self.quit = _action(w, "&Quit", (K(K.StandardKey.Quit),))
+        self.undo = undo_stack.createUndoAction(w, "&Undo")
+        self.undo.setShortcuts([K("Ctrl+Z")])
+        self.redo = undo_stack.createRedoAction(w, "&Redo")
+        self.redo.setShortcuts([K("Ctrl+Shift+Z"), K("Ctrl+Y")])
+        self.reset = _action(w, "Reset &Sliders")
+        self.fit = _action(w, "&Fit", (K("Ctrl+0"),))
+        self.actual = _action(w, "&Actual Pixels (100%)", (K("Ctrl+1"),))
+        self.zoom_in = _action(w, "Zoom &In", (K("Ctrl++"), K("Ctrl+=")))
+        self.zoom_out = _action(w, "Zoom &Out", (K("Ctrl+-"),))
+        self.before = _action(w, "Show &Before", (K("B"),))
+        self.assets = _action(w, "Fetch Face &Models…")
+        self.about = _action(w, "&About GaFET Studio")
+        self._recent = recent
+        self._build(w)
+        recent.changed.connect(self.fill_recent)
+        self.fill_recent()
 
-    def _build_menus(self) -> None:
-        w = self.w
+    def _build(self, w: QMainWindow) -> None:
         bar = w.menuBar()
         file = bar.addMenu("&File")
-        file.addActions([w.open_source_action, w.open_reference_action])
-        w.recent_menu = file.addMenu("Open Re&cent")
-        file.addAction(w.open_model_action)
+        file.addActions([self.open_source, self.open_reference])
+        self.recent_menu = file.addMenu("Open Re&cent")
+        file.addAction(self.open_model)
         file.addSeparator()
-        file.addActions([w.load_preset_action, w.save_preset_action])
+        file.addActions([self.load_preset, self.save_preset])
         file.addSeparator()
-        file.addActions([w.export_action, w.batch_action])
+        file.addActions([self.export, self.batch])
         file.addSeparator()
-        file.addAction(w.quit_action)
+        file.addAction(self.quit)
         edit = bar.addMenu("&Edit")
-        edit.addActions([w.undo_action, w.redo_action])
+        edit.addActions([self.undo, self.redo])
         edit.addSeparator()
-        edit.addAction(w.reset_action)
+        edit.addAction(self.reset)
         view = bar.addMenu("&View")
-        view.addActions([w.fit_action, w.actual_action, w.zoom_in_action, w.zoom_out_action])
+        view.addActions([self.fit, self.actual, self.zoom_in, self.zoom_out])
         view.addSeparator()
-        view.addAction(w.before_action)
+        view.addAction(self.before)
         tools = bar.addMenu("&Tools")
-        tools.addAction(w.assets_action)
-        tools.addAction(w.rescan_models_action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.action("&About GaFET Studio", w.about))
+        tools.addAction(self.assets)
+        tools.addAction(self.rescan_models)
+        bar.addMenu("&Help").addAction(self.about)
         tb = w.addToolBar("Main")
         tb.setObjectName("mainToolBar")
         tb.setMovable(False)
-        tb.addActions([w.open_source_action, w.open_reference_action, w.export_action])
+        tb.addActions([self.open_source, self.open_reference, self.export])
         tb.addSeparator()
-        tb.addActions([w.undo_action, w.redo_action])
-        self.fill_recent()
+        tb.addActions([self.undo, self.redo])
 
     def fill_recent(self) -> None:
-        w = self.w
-        w.recent_menu.clear()
-        files = w.controller.recent.files()
+        """List the recent files, each as source and as reference; then Clear."""
+        menu = self.recent_menu
+        menu.clear()
+        files = self._recent.files()
         for path in files:
-            src = w.recent_menu.addAction(f"{path.name} — as source")
+            src = menu.addAction(f"{path.name} — as source")
             src.setToolTip(str(path))
-            src.triggered.connect(lambda _=False, p=path: w.controller.open_source(p))
-            ref = w.recent_menu.addAction(f"{path.name} — as reference")
-            ref.triggered.connect(lambda _=False, p=path: w.controller.open_reference(p))
+            src.triggered.connect(lambda _=False, p=path: self.recentSource.emit(p))
+            ref = menu.addAction(f"{path.name} — as reference")
+            ref.triggered.connect(lambda _=False, p=path: self.recentReference.emit(p))
         if files:
-            w.recent_menu.addSeparator()
-            w.recent_menu.addAction("Clear", w.controller.recent.clear)
-        w.recent_menu.setEnabled(bool(files))
+            menu.addSeparator()
+            menu.addAction("Clear", self._recent.clear)
+        menu.setEnabled(bool(files))

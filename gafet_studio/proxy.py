@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.editing.pipeline import PreparedSource
 
 PROXY_PIXELS = 3_000_000  # photos above this get a proxy for interactive renders
 
@@ -26,7 +29,7 @@ def proxy_scale(width: int, height: int, max_pixels: int = PROXY_PIXELS) -> floa
     return 1.0 if pixels <= max_pixels else math.sqrt(max_pixels / pixels)
 
 
-def make_proxy(prepared: Any, max_pixels: int = PROXY_PIXELS) -> Any | None:
+def make_proxy(prepared: PreparedSource, max_pixels: int = PROXY_PIXELS) -> PreparedSource | None:
     """A copy of the pipeline's PreparedSource on a downscaled photo, or None if it is small.
 
     The aligned crop, mesh and fit are shared; ``aligned.matrix`` (photo -> crop) and

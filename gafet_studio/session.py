@@ -10,16 +10,43 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from core.editing.params import EditParams
-from gafet_studio.editors import WARP_CHOICE, WARP_ID, EditorChoice, fallback_label
+from core.editing.spec import WARP, EditorSpec
+from gafet_studio.editors import WARP_ENTRY, SelectorEntry
+
+if TYPE_CHECKING:
+    from core.editing.pipeline import EditResult, PreparedReference, PreparedSource
 
 _KEYS = itertools.count(1)
+
+ReferenceKind = Literal["photo", "preset"]  # a reference photo's face, or an expression preset
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in photo px
+
+
+class Task(StrEnum):
+    """What the Studio can be busy with (:meth:`Session.busy`); the status bar names each."""
+
+    SOURCE = "source"  # loading and analysing the source photo
+    REFERENCE = "reference"  # the reference photo or preset
+    RENDER = "render"  # rendering the edit (a preview, then full resolution)
+    EXPORT = "export"
+    PRESET = "preset"  # saving an expression preset
+    WARMUP = "warmup"  # building the pipeline (loads the face networks)
+    MODEL = "model"  # loading a GaFET checkpoint
+    MODELS = "models"  # listing the models folder
+
+
+class NoticeLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 def _next_key() -> int:
@@ -33,13 +60,13 @@ class SourceState:
     prepared: the pipeline's ``PreparedSource`` (photo, faces, face_index, aligned, params, vertices).
     image:    the full-resolution photo as a QImage (what "before" shows).
     boxes:    every detected face's box (x0, y0, x1, y1) in photo pixels, in face order.
-    thumbs:   one small QImage per face (the face picker).
+    thumbs:   one small QImage per face (the face picker; empty for a single face).
     """
 
     path: Path
-    prepared: Any
+    prepared: PreparedSource
     image: QImage
-    boxes: tuple[tuple[float, float, float, float], ...]
+    boxes: tuple[Box, ...]
     thumbs: tuple[QImage, ...]
     face_index: int = 0
     key: int = field(default_factory=_next_key)
@@ -51,14 +78,18 @@ class SourceState:
 
 @dataclass(frozen=True, eq=False)
 class ReferenceState:
-    """A prepared reference expression: from a photo (``kind='photo'``) or a preset ('preset')."""
+    """A prepared reference expression: from a photo (``kind='photo'``) or a preset ('preset').
 
-    kind: str
+    prepared: the pipeline's ``PreparedReference``. image and boxes: the photo and its faces'
+    boxes (photo px), for a photo only.
+    """
+
+    kind: ReferenceKind
     label: str
-    prepared: Any
+    prepared: PreparedReference
     path: Path | None = None
     image: QImage | None = None
-    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    boxes: tuple[Box, ...] = ()
     face_index: int = 0
     key: int = field(default_factory=_next_key)
 
@@ -68,34 +99,37 @@ class Rendered:
     """One finished render, ready to show.
 
     result: the pipeline's ``EditResult``. image: the full photo (or None); crop: the aligned crop.
+    editor: the editor that rendered it.
     preview: True when rendered on a downscaled proxy of a large photo (``image`` is smaller
     than the photo; the full-resolution render follows when the sliders rest).
     """
 
-    result: Any
+    result: EditResult
     params: EditParams
     source_key: int
     reference_key: int
-    editor_id: str
+    editor: EditorSpec
     image: QImage | None
     crop: QImage
     preview: bool = False
 
-    def matches(self, source: SourceState | None, reference: ReferenceState | None, editor_id: str) -> bool:
+    def matches(
+        self, source: SourceState | None, reference: ReferenceState | None, editor: EditorSpec
+    ) -> bool:
         return (
             source is not None
             and reference is not None
             and self.source_key == source.key
             and self.reference_key == reference.key
-            and self.editor_id == editor_id
+            and self.editor == editor
         )
 
 
 @dataclass(frozen=True)
 class Notice:
-    """A message for the user. level: 'info', 'warning' or 'error'."""
+    """A message for the user (the banner and the status bar show it)."""
 
-    level: str
+    level: NoticeLevel
     text: str
 
 
@@ -104,9 +138,9 @@ class Session(QObject):
     referenceChanged = Signal(object)  # ReferenceState | None
     paramsChanged = Signal(object)  # EditParams
     resultChanged = Signal(object)  # Rendered | None
-    editorChanged = Signal(str)  # editor id
-    editorsChanged = Signal(object)  # tuple[EditorChoice, ...]: what the editor selector lists
-    busyChanged = Signal(str, bool)  # task ('source', 'reference', 'render', 'export', 'assets'), busy
+    editorChanged = Signal(object)  # EditorSpec
+    editorsChanged = Signal(object)  # tuple[SelectorEntry, ...]: what the editor selector lists
+    busyChanged = Signal(object, bool)  # Task, busy
     notified = Signal(object)  # Notice
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -115,9 +149,9 @@ class Session(QObject):
         self._reference: ReferenceState | None = None
         self._params = EditParams()
         self._result: Rendered | None = None
-        self._editor_id = WARP_ID
-        self._editors: tuple[EditorChoice, ...] = (WARP_CHOICE,)
-        self._busy: set[str] = set()
+        self._editor = WARP
+        self._editors: tuple[SelectorEntry, ...] = (WARP_ENTRY,)
+        self._busy: set[Task] = set()
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -137,26 +171,28 @@ class Session(QObject):
         return self._result
 
     @property
-    def editor_id(self) -> str:
-        return self._editor_id
+    def editor(self) -> EditorSpec:
+        """The active editor (the warp editor until a model is chosen and loaded)."""
+        return self._editor
 
     @property
-    def editors(self) -> tuple[EditorChoice, ...]:
+    def editors(self) -> tuple[SelectorEntry, ...]:
         """The editor selector's entries (warp first; bad checkpoints with their problem)."""
         return self._editors
 
-    def editor_choice(self, editor_id: str | None = None) -> EditorChoice | None:
-        """The listed entry of ``editor_id`` (default: the active editor), or None."""
-        editor_id = self._editor_id if editor_id is None else editor_id
-        return next((c for c in self._editors if c.id == editor_id), None)
+    def editor_entry(self, spec: EditorSpec | None = None) -> SelectorEntry | None:
+        """The listed entry of ``spec`` (default: the active editor), or None."""
+        spec = self._editor if spec is None else spec
+        return next((e for e in self._editors if e.spec == spec), None)
 
     def editor_label(self) -> str:
         """The active editor's name, as the selector and the status bar show it."""
-        choice = self.editor_choice()
-        return choice.label if choice is not None else fallback_label(self._editor_id)
+        entry = self.editor_entry()
+        return entry.label if entry is not None else self._editor.fallback_label
 
-    def busy(self, task: str | None = None) -> bool:
-        return bool(self._busy) if task is None else task in self._busy
+    def busy(self, task: Task | None = None) -> bool:
+        """Whether ``task`` runs (None: whether anything does)."""
+        return bool(self._busy) if task is None else Task(task) in self._busy
 
     def ready(self) -> bool:
         """True when a result can be rendered (source and reference present)."""
@@ -169,7 +205,7 @@ class Session(QObject):
             r is not None
             and not r.preview
             and r.params == self._params
-            and r.matches(self._source, self._reference, self._editor_id)
+            and r.matches(self._source, self._reference, self._editor)
         )
 
     # -- changes (called by the controller and the undo commands) -----------------------------
@@ -193,54 +229,54 @@ class Session(QObject):
         self._params = params
         self.paramsChanged.emit(params)
 
-    def set_editor(self, editor_id: str) -> None:
-        if editor_id == self._editor_id:
+    def set_editor(self, spec: EditorSpec) -> None:
+        if spec == self._editor:
             return
-        self._editor_id = editor_id
-        self.editorChanged.emit(editor_id)
+        self._editor = spec
+        self.editorChanged.emit(spec)
         self._drop_foreign_result()
 
-    def set_editors(self, choices: tuple[EditorChoice, ...] | list[EditorChoice]) -> None:
+    def set_editors(self, entries: tuple[SelectorEntry, ...] | list[SelectorEntry]) -> None:
         """Replace the selector's entries. The active editor's entry is kept when the new list
         lacks it (a model opened while the list was being made)."""
-        choices = tuple(choices)
-        ids = {c.id for c in choices}
-        current = self.editor_choice()
-        if current is not None and current.id not in ids:
-            choices = (*choices, current)
-        if choices != self._editors:
-            self._editors = choices
-            self.editorsChanged.emit(choices)
+        entries = tuple(entries)
+        current = self.editor_entry()
+        if current is not None and all(e.spec != current.spec for e in entries):
+            entries = (*entries, current)
+        if entries != self._editors:
+            self._editors = entries
+            self.editorsChanged.emit(entries)
 
-    def add_editor(self, choice: EditorChoice) -> None:
-        """List ``choice`` (replacing the entry with its id, else after the others)."""
-        if any(c.id == choice.id for c in self._editors):
-            choices = tuple(choice if c.id == choice.id else c for c in self._editors)
+    def add_editor(self, entry: SelectorEntry) -> None:
+        """List ``entry`` (replacing the entry of its editor, else after the others)."""
+        if any(e.spec == entry.spec for e in self._editors):
+            entries = tuple(entry if e.spec == entry.spec else e for e in self._editors)
         else:
-            choices = (*self._editors, choice)
-        if choices != self._editors:
-            self._editors = choices
-            self.editorsChanged.emit(choices)
+            entries = (*self._editors, entry)
+        if entries != self._editors:
+            self._editors = entries
+            self.editorsChanged.emit(entries)
 
     def set_result(self, rendered: Rendered | None) -> None:
         """Show ``rendered``; ignored when it belongs to another source, reference or editor."""
-        if rendered is not None and not rendered.matches(self._source, self._reference, self._editor_id):
+        if rendered is not None and not rendered.matches(self._source, self._reference, self._editor):
             return
         self._result = rendered
         self.resultChanged.emit(rendered)
 
-    def set_busy(self, task: str, busy: bool) -> None:
+    def set_busy(self, task: Task, busy: bool) -> None:
+        task = Task(task)  # a misspelt task fails here, not as a silent status-bar gap
         if busy == (task in self._busy):
             return
         (self._busy.add if busy else self._busy.discard)(task)
         self.busyChanged.emit(task, busy)
 
-    def notify(self, level: str, text: str) -> None:
-        self.notified.emit(Notice(level, text))
+    def notify(self, level: NoticeLevel, text: str) -> None:
+        self.notified.emit(Notice(NoticeLevel(level), text))
 
     def _drop_foreign_result(self) -> None:
         if self._result is not None and not self._result.matches(
-            self._source, self._reference, self._editor_id
+            self._source, self._reference, self._editor
         ):
             self._result = None
             self.resultChanged.emit(None)

@@ -2,15 +2,24 @@
 
 One typed accessor per value; callers never see QSettings keys. Tests pass their own
 ``QSettings`` (an INI file in a temporary folder) so they never touch the user's settings.
+The editor is stored as :meth:`EditorSpec.to_text` and read with :meth:`EditorSpec.parse`.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from core.editing.spec import WARP, EditorSpec, InvalidEditorSpecError
+from gafet_studio.jobs import EXPORT_SCOPES, ExportScope
+
+log = logging.getLogger(__name__)
+
 EXPORT_FORMATS = ("PNG", "JPEG", "WebP")
+FolderKind = Literal["open", "export", "preset", "model"]  # each remembers its own last folder
 
 
 def default_qsettings() -> QSettings:
@@ -22,12 +31,12 @@ class Settings:
         self.q = qsettings if qsettings is not None else default_qsettings()
 
     # -- folders -----------------------------------------------------------------------------
-    def last_folder(self, kind: str) -> str:
-        """The folder last used for ``kind`` ('open', 'export', 'preset'); home if none."""
+    def last_folder(self, kind: FolderKind) -> str:
+        """The folder last used for ``kind`` ('open', 'export', 'preset', 'model'); home if none."""
         value = self.q.value(f"folders/{kind}", "", str)
         return value if value and Path(value).is_dir() else str(Path.home())
 
-    def set_last_folder(self, kind: str, folder: str | Path) -> None:
+    def set_last_folder(self, kind: FolderKind, folder: str | Path) -> None:
         self.q.setValue(f"folders/{kind}", str(folder))
 
     # -- window ------------------------------------------------------------------------------
@@ -65,11 +74,13 @@ class Settings:
     def set_export_quality(self, quality: int) -> None:
         self.q.setValue("export/quality", int(min(100, max(1, quality))))
 
-    def export_scope(self) -> str:
+    def export_scope(self) -> ExportScope:
         value = self.q.value("export/scope", "photo", str)
-        return value if value in ("photo", "crop") else "photo"
+        return next((s for s in EXPORT_SCOPES if s == value), "photo")
 
-    def set_export_scope(self, scope: str) -> None:
+    def set_export_scope(self, scope: ExportScope) -> None:
+        if scope not in EXPORT_SCOPES:
+            raise ValueError(f"unknown export scope {scope!r}; expected one of {EXPORT_SCOPES}")
         self.q.setValue("export/scope", scope)
 
     # -- recent files ------------------------------------------------------------------------
@@ -83,11 +94,17 @@ class Settings:
         self.q.setValue("recent/files", list(files))
 
     # -- editor ------------------------------------------------------------------------------
-    def editor_id(self) -> str:
-        return self.q.value("editor/id", "warp", str) or "warp"
+    def editor(self) -> EditorSpec:
+        """The editor last chosen; the warp editor when none was, or the stored value is unreadable."""
+        text = self.q.value("editor/id", WARP.to_text(), str) or WARP.to_text()
+        try:
+            return EditorSpec.parse(text)
+        except InvalidEditorSpecError as err:
+            log.warning("ignoring the stored editor: %s", err)
+            return WARP
 
-    def set_editor_id(self, editor_id: str) -> None:
-        self.q.setValue("editor/id", editor_id)
+    def set_editor(self, spec: EditorSpec) -> None:
+        self.q.setValue("editor/id", spec.to_text())
 
     def sync(self) -> None:
         self.q.sync()

@@ -3,6 +3,7 @@
 A slider drag pushes many :class:`SetParamsCommand`s with the same ``(control, gesture)``; they
 merge (``id`` + ``mergeWith``) into one step, so one drag is one undo. Source and reference
 commands keep the prepared states, so undoing a photo change is instant (no re-analysis).
+Editor commands keep the two (immutable) :class:`~core.editing.spec.EditorSpec` values.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import itertools
 from PySide6.QtGui import QUndoCommand
 
 from core.editing.params import EditParams
+from core.editing.spec import EditorSpec
 from gafet_studio.session import ReferenceState, Session, SourceState
 
 PARAMS_COMMAND_ID = 4101
@@ -89,7 +91,7 @@ class SetReferenceCommand(QUndoCommand):
 
 
 class SetEditorCommand(QUndoCommand):
-    def __init__(self, session: Session, old: str, new: str, text: str) -> None:
+    def __init__(self, session: Session, old: EditorSpec, new: EditorSpec, text: str) -> None:
         super().__init__(text)
         self.session, self.old, self.new = session, old, new
 

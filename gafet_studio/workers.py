@@ -17,10 +17,9 @@ from __future__ import annotations
 import inspect
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance
 
 _POOLS: dict[str, QThreadPool] = {}
 
@@ -49,6 +48,12 @@ def all_pools() -> list[QThreadPool]:
     return list(_POOLS.values())
 
 
+def traceback_text(exc: BaseException) -> str:
+    """The traceback a worker recorded for ``exc`` (its ``repr`` if it was raised elsewhere)."""
+    text = getattr(exc, "__traceback_text__", None)
+    return text if isinstance(text, str) else repr(exc)
+
+
 class WorkerSignals(QObject):
     started = Signal()
     returned = Signal(object)
@@ -67,7 +72,7 @@ class FunctionWorker(QRunnable):
 
     _LIVE: set[FunctionWorker] = set()
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.fn, self.args, self.kwargs = fn, args, kwargs
@@ -123,7 +128,7 @@ class LatestWins(QObject):
         self._pool_fn = pool_fn
         self._generation = 0
         self._running = False
-        self._pending: tuple[int, Callable[..., Any], tuple[Any, ...]] | None = None
+        self._pending: tuple[int, Callable[..., object], tuple[object, ...]] | None = None
         self.coalesced = 0  # requests that were dropped because a newer one replaced them
 
     def latest(self) -> int:
@@ -132,7 +137,7 @@ class LatestWins(QObject):
     def busy(self) -> bool:
         return self._running or self._pending is not None
 
-    def request(self, fn: Callable[..., Any], *args: Any) -> int:
+    def request(self, fn: Callable[..., object], *args: object) -> int:
         self._generation += 1
         if self._running:
             if self._pending is not None:
@@ -147,7 +152,7 @@ class LatestWins(QObject):
         self._generation += 1
         self._pending = None
 
-    def _launch(self, gen: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _launch(self, gen: int, fn: Callable[..., object], args: tuple[object, ...]) -> None:
         self._running = True
         worker = FunctionWorker(fn, *args)
         worker.signals.returned.connect(self._make_slot(gen, self.returned))
@@ -155,7 +160,7 @@ class LatestWins(QObject):
         worker.signals.finished.connect(self._done_if_alive)
         worker.start(self._pool_fn())
 
-    def _make_slot(self, gen: int, signal: Any) -> Callable[[object], None]:
+    def _make_slot(self, gen: int, signal: SignalInstance) -> Callable[[object], None]:
         def emit(value: object) -> None:
             if shiboken6.isValid(self):  # the owner may be gone (window closed mid-job)
                 signal.emit(gen, value)

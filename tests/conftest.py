@@ -16,7 +16,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.pop("QT_QPA_PLATFORM_PLUGIN_PATH", None)  # cv2 points this at its own Qt 5 plugins
 
-from core import assets  # noqa: E402
+from core import assets
 
 APP_ASSETS = ("face-detector", "face-mesh", "au-face-model")
 

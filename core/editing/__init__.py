@@ -1,6 +1,7 @@
 """Editing: from prepared source and reference to an edited photo (DESIGN §2, §6).
 
-* ``editor``: the :class:`Editor` protocol and its inputs (:class:`EditGeometry`, :class:`EditMasks`).
+* ``editor``: the :class:`Editor` protocol, its inputs (:class:`EditInputs`: :class:`EditGeometry`,
+  :class:`EditMasks`, ...) and its output (:class:`EditOutput`).
 * ``pipeline``: :class:`EditPipeline`: prepare a source and a reference once, render per slider move.
 * ``params``: :class:`EditParams`, what one slider move or undo step changes.
 * ``geometry_link``: the pipeline's one door to :mod:`core.geometry` (fit, combine, interpolate).

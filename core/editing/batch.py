@@ -80,7 +80,7 @@ def run_batch(
     reference: PreparedReference,
     params: EditParams,
     out_dir: Path,
-    options: BatchOptions = BatchOptions(),  # noqa: B008 - frozen
+    options: BatchOptions = BatchOptions(),
     protect: tuple[Path, ...] = (),
 ) -> Iterator[BatchItem]:
     """Edit every file of ``sources`` with one prepared reference; yields one item per file.

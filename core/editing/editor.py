@@ -3,7 +3,10 @@
 Two editors implement :class:`Editor`: the built-in warp editor
 (:class:`core.editing.warp.editor.WarpEditor`, no trained weights) and the GaFET generator
 (a checkpoint). The pipeline (:mod:`core.editing.pipeline`) prepares every input once per slider
-move and calls ``editor.edit(...)``; the editor never sees the full-resolution photo.
+move (:class:`EditInputs`) and calls ``editor.edit(inputs)``; the editor never sees the
+full-resolution photo. It returns an :class:`EditOutput`: the edited crop, plus what the
+detail-preserving paste-back can reuse when the editor has it (its plain flow warp, where it made
+new content); the pipeline makes the plain warp itself (:func:`warp_crop`) when it is missing.
 
 Coordinates: all vertex positions are in *crop pixels* of their own aligned crop, with the
 centre of the top-left pixel at (0, 0) (the ``cv2`` / :mod:`core.face.align` convention); z is
@@ -14,12 +17,13 @@ at (j + 0.5, i + 0.5): :meth:`EditGeometry.screen` converts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from core.render.flow import FlowField
+from core.checks import assert_float, assert_shape, check_crop
+from core.render.flow import FlowField, warp
 
 
 def _frozen(a: np.ndarray | None, dtype: type, shape: tuple[int | None, ...], name: str) -> np.ndarray | None:
@@ -91,22 +95,70 @@ class EditMasks:
     eyes: np.ndarray
 
 
+class EditInputs(NamedTuple):
+    """What the pipeline hands an editor for one slider move (R = ``geometry.size``).
+
+    source_crop: (R, R, 3) uint8 RGB, the aligned source.
+    flow: the backward flow target -> source in this crop (grid (1, R, R, 2)).
+    masks: the crop masks of this edit (:class:`EditMasks`, each (R, R)).
+    reference_crop: (R', R', 3) uint8 RGB, the aligned reference, or None for a preset.
+    geometry: the meshes in crop px (:class:`EditGeometry`).
+    """
+
+    source_crop: np.ndarray
+    flow: FlowField
+    masks: EditMasks
+    reference_crop: np.ndarray | None
+    geometry: EditGeometry
+
+    def check(self) -> int:
+        """Check the crops and the flow against ``geometry.size``; returns R.
+
+        Raises ValueError for a crop or a grid of the wrong shape or dtype, TypeError for a grid
+        that is not floating point."""
+        size = self.geometry.size
+        check_crop(self.source_crop, size, "source_crop")
+        if self.reference_crop is not None:
+            check_crop(self.reference_crop, None, "reference_crop")
+        assert_shape(self.flow.grid, (1, size, size, 2), "flow.grid")
+        assert_float(self.flow.grid, "flow.grid")
+        return size
+
+
+class EditOutput(NamedTuple):
+    """What an editor returns for one :class:`EditInputs`.
+
+    crop: (R, R, 3) uint8 RGB, the edited aligned crop.
+    warped: (R, R, 3) float32 in [0, 255], the source crop moved by the flow alone
+        (:func:`warp_crop`), when the editor made it anyway; None otherwise.
+    replaced: (R, R) float32 in [0, 1], where ``crop`` holds made content (a filled mouth, eyes)
+        rather than moved source pixels; None when the editor does not know (a generator).
+    """
+
+    crop: np.ndarray
+    warped: np.ndarray | None = None
+    replaced: np.ndarray | None = None
+
+
+def warp_crop(crop: np.ndarray, flow: FlowField, *, mode: str = "bicubic") -> np.ndarray:
+    """The plain flow warp of a crop: (R, R, 3) uint8 RGB -> (R, R, 3) float32 in [0, 255].
+
+    flow: grid (1, R, R, 2). mode: ``grid_sample`` interpolation ("bicubic" or "bilinear");
+    border padding (:func:`core.render.flow.warp`).
+    """
+    check_crop(crop, None, "crop")
+    image = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].to(torch.float32)
+    out = warp(image, flow, mode=mode, padding_mode="border")
+    return out[0].permute(1, 2, 0).clamp(0.0, 255.0).numpy()
+
+
 @runtime_checkable
 class Editor(Protocol):
     """Makes the edited aligned crop. ``name`` is what the Studio's editor selector shows."""
 
     name: str
 
-    def edit(
-        self,
-        *,
-        source_crop: np.ndarray,
-        flow: FlowField,
-        masks: EditMasks,
-        reference_crop: np.ndarray | None,
-        geometry: EditGeometry,
-    ) -> np.ndarray:
-        """source_crop: (R, R, 3) uint8 RGB aligned source. flow: backward flow target -> source
-        in this crop (grid (1, R, R, 2)). reference_crop: (R', R', 3) uint8 aligned reference, or
-        None for a preset. Returns the edited crop, (R, R, 3) uint8 RGB."""
+    def edit(self, inputs: EditInputs) -> EditOutput:
+        """Edit one crop (see :class:`EditInputs` and :class:`EditOutput`). ``output.crop`` is
+        (R, R, 3) uint8 RGB; editors raise ValueError for inputs they cannot use."""
         ...

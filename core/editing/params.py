@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,8 @@ def normalize_region_name(name: str) -> str:
     return s
 
 
-def _sorted_pairs(pairs: Any, *, kind: str) -> tuple[tuple[str, float], ...]:
+def _sorted_pairs(pairs: Mapping[str, float] | Iterable[tuple[str, float]], *,
+                  kind: str) -> tuple[tuple[str, float], ...]:
     """Validate, normalise names, drop duplicates (last wins) and sort by name."""
     if isinstance(pairs, dict):
         pairs = tuple(pairs.items())

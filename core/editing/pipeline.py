@@ -15,9 +15,9 @@ crop size), in small LRU caches. :meth:`render` only runs
    exactly the source);
 2. **render**: the backward flow target -> source (attribute rasterization, core.render) and the
    crop masks;
-3. **editor**: the edited crop (:class:`~core.editing.editor.Editor`; an editor that also has
-   ``edit_detailed`` (the warp editor) returns its plain warp and where it made new content,
-   which the detail-preserving paste-back uses);
+3. **editor**: the edited crop (:class:`~core.editing.editor.Editor`); its
+   :class:`~core.editing.editor.EditOutput` may also hold its plain flow warp and where it made
+   new content (the warp editor does), which the detail-preserving paste-back uses;
 4. **paste**: the crop back into the full-resolution photo, inside the crop's footprint only
    (``core.face.paste.paste_back``; for faces larger in the photo than the crop, a
    detail-preserving variant that warps the photo itself: :mod:`core.editing.photo_paste`).
@@ -30,19 +30,18 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from core.editing.editor import EditGeometry, Editor
+from core.editing.editor import EditGeometry, EditInputs, Editor, warp_crop
 from core.editing.geometry_link import ExpressionFit, geometry_link
 from core.editing.masks import build_masks
 from core.editing.params import AU_NAMES, EditParams
 from core.editing.photo_paste import paste_with_detail
-from core.editing.warp.editor import warp_image
 from core.errors import GafetError
 from core.face.align import AlignConfig, AlignedFace, align_face
 from core.face.analyzer import FaceAnalyzer
@@ -152,12 +151,15 @@ def _photo_key(photo: Photo) -> tuple[Any, ...]:
     return (str(path), stamp, photo.size)
 
 
+_T = TypeVar("_T")
+
+
 class _LRU(OrderedDict):
     def __init__(self, capacity: int) -> None:
         super().__init__()
         self.capacity = capacity
 
-    def get_or(self, key: Any, make: Any) -> Any:
+    def get_or(self, key: Hashable, make: Callable[[], _T]) -> _T:
         if key in self:
             self.move_to_end(key)
             return self[key]
@@ -239,7 +241,7 @@ class EditPipeline:
 
         return self._references.get_or(key, make)
 
-    def prepare_preset(self, preset: Any) -> PreparedReference:
+    def prepare_preset(self, preset: object) -> PreparedReference:
         """An expression preset as the reference: a :class:`core.geometry.presets.ExpressionPreset`,
         or anything with ``aus`` (a mapping {"AU12": 0.8, ...}, missing AUs = 0, or a (20,) array
         in AU order) and optionally ``name``; a bare mapping works too."""
@@ -292,15 +294,9 @@ class EditPipeline:
         t2 = time.perf_counter()
 
         reference_crop = reference.aligned.crop if reference.aligned is not None else None
-        inputs = dict(source_crop=source.aligned.crop, flow=flow, masks=masks, reference_crop=reference_crop,
-                      geometry=geometry)
-        detailed = getattr(self.editor, "edit_detailed", None)
-        warped = replaced = None
-        if callable(detailed):  # the warp editor: its plain warp and fill masks help the paste-back
-            edit = detailed(**inputs)
-            crop, warped, replaced = edit.crop, edit.warped, edit.replaced
-        else:
-            crop = self.editor.edit(**inputs)
+        edit = self.editor.edit(EditInputs(source_crop=source.aligned.crop, flow=flow, masks=masks,
+                                           reference_crop=reference_crop, geometry=geometry))
+        crop = edit.crop
         if crop.shape != (size, size, 3) or crop.dtype != np.uint8:
             raise ValueError(f"editor {self.editor.name!r} returned {crop.dtype} {crop.shape}, "
                              f"expected ({size}, {size}, 3) uint8")
@@ -308,7 +304,7 @@ class EditPipeline:
 
         image = None
         if full_resolution:
-            image = self._paste(source, crop, flow, displacement, masks.face, warped, replaced)
+            image = self._paste(source, crop, flow, displacement, masks.face, edit.warped, edit.replaced)
             image.setflags(write=False)
         t4 = time.perf_counter()
 
@@ -341,14 +337,14 @@ class EditPipeline:
             return np.array(rgb, copy=True)
         aligned = source.aligned
         if aligned.scale < _DETAIL_PASTE_BELOW:
-            if warped is None:
-                warped = warp_image(aligned.crop, flow)
+            if warped is None:  # the editor did not make the plain warp (a generator)
+                warped = warp_crop(aligned.crop, flow)
             return paste_with_detail(photo=rgb, aligned=aligned, edited=crop, warped=warped,
                                      displacement=displacement, mask=mask, replaced=replaced)
         return paste_back(rgb, aligned, crop, mask=mask)
 
 
-def preset_aus(preset: Any) -> np.ndarray:
+def preset_aus(preset: object) -> np.ndarray:
     """(20,) float64 AU vector of a preset-like object (see :meth:`EditPipeline.prepare_preset`)."""
     raw = getattr(preset, "aus", preset)
     if isinstance(raw, Mapping):

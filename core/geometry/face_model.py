@@ -110,7 +110,8 @@ class Pose:
     def detach(self) -> Pose:
         return Pose(self.scale.detach(), self.rotation.detach(), self.translation.detach())
 
-    def to(self, *args, **kwargs) -> Pose:
+    def to(self, *args: torch.device | torch.dtype | str,
+           **kwargs: torch.device | torch.dtype | str | bool) -> Pose:
         """``Tensor.to`` on every field (device and/or dtype)."""
         return Pose(self.scale.to(*args, **kwargs), self.rotation.to(*args, **kwargs),
                     self.translation.to(*args, **kwargs))
@@ -155,7 +156,8 @@ class FaceParams:
     def detach(self) -> FaceParams:
         return FaceParams(self.identity.detach(), self.expression.detach(), self.pose.detach())
 
-    def to(self, *args, **kwargs) -> FaceParams:
+    def to(self, *args: torch.device | torch.dtype | str,
+           **kwargs: torch.device | torch.dtype | str | bool) -> FaceParams:
         """``Tensor.to`` on every field (device and/or dtype)."""
         return FaceParams(self.identity.to(*args, **kwargs), self.expression.to(*args, **kwargs),
                           self.pose.to(*args, **kwargs))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from core.io.atomic import atomic_write_text
 
 __all__ = ["photo_to_viewer", "write_obj"]
 
@@ -20,7 +21,7 @@ def photo_to_viewer(vertices: np.ndarray) -> np.ndarray:
 def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, *, comment: str = "") -> Path:
     """Write ``vertices`` (V, 3) float and ``faces`` (F, 3) int (0-based) to ``path``.
 
-    Returns the path. The file is written to a temporary sibling and renamed into place.
+    Returns the path. The file is written atomically (:mod:`core.io.atomic`).
     """
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
@@ -31,13 +32,4 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, 
     lines = [f"# {line}" for line in comment.splitlines()]
     lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v]
     lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in f]
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".obj-", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+    return atomic_write_text(path, "\n".join(lines) + "\n", encoding="ascii")

@@ -16,7 +16,7 @@ AU names from the model's 20, values real numbers in [0, 1] (booleans refused). 
 raises :class:`PresetError` with a sentence naming the file and the offending field.
 
 Saving writes a temporary file in the target folder, flushes and fsyncs it, then renames it over
-the destination (``os.replace``): a crash never leaves a half-written preset.
+the destination (:mod:`core.io.atomic`): a crash never leaves a half-written preset.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -33,9 +32,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 from core.errors import GafetError
+from core.io.atomic import atomic_write_bytes
 
-__all__ = ["AU_NAMES", "BUILTIN_PRESETS", "ExpressionPreset", "PresetError", "builtin_preset", "load_preset",
-           "parse_preset", "save_preset", "user_presets_dir"]
+__all__ = ["AU_NAMES", "BUILTIN_PRESETS", "ExpressionPreset", "InvalidPresetNameError", "PresetError",
+           "builtin_preset", "check_preset_name", "load_preset", "parse_preset", "preset_path", "save_preset",
+           "user_presets_dir"]
 
 FORMAT = "gafet-expression-preset"
 VERSION = 1
@@ -51,6 +52,10 @@ _REQUIRED = {"format", "version", "name", "aus"}
 
 class PresetError(GafetError):
     """A preset file is missing, unreadable or invalid."""
+
+
+class InvalidPresetNameError(PresetError):
+    """A name the preset format does not allow (a user typed it); ``str()`` is UI-ready."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,21 @@ class ExpressionPreset:
             out["description"] = self.description
         out["aus"] = {n: self.aus[n] for n in AU_NAMES if n in self.aus}
         return out
+
+
+def check_preset_name(name: str) -> None:
+    """Refuse a name a preset cannot have: 1-64 letters, digits, spaces, '_', '.' or '-'.
+
+    Raises :class:`InvalidPresetNameError` with a sentence a UI can show as is.
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidPresetNameError(
+            f"'{name}' cannot be a preset name: use 1-64 letters, digits, spaces, '_', '.' or '-'.")
+
+
+def preset_path(folder: str | os.PathLike, name: str) -> Path:
+    """Where preset ``name`` is saved in ``folder``: ``<folder>/<name, spaces as '_'>.json``."""
+    return Path(folder) / (name.replace(" ", "_") + ".json")
 
 
 def _check_name(name: object, where: str) -> None:
@@ -177,7 +197,7 @@ def save_preset(preset: ExpressionPreset, folder: str | os.PathLike, *, overwrit
     exists and ``overwrite`` is False, or on an OS error.
     """
     folder = Path(folder)
-    dest = folder / (preset.name.replace(" ", "_") + ".json")
+    dest = preset_path(folder, preset.name)
     if dest.name in (".json", "..json") or dest.name.startswith("."):
         raise PresetError(f"preset name {preset.name!r} does not make a usable file name")
     if dest.exists() and not overwrite:
@@ -185,16 +205,7 @@ def save_preset(preset: ExpressionPreset, folder: str | os.PathLike, *, overwrit
     data = (json.dumps(preset.to_json(), indent=2) + "\n").encode("utf-8")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".preset-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(dest, data)
     except OSError as err:
         raise PresetError(f"cannot save preset to {dest}: {err.strerror or err}") from None
     return dest

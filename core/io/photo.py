@@ -19,6 +19,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -128,7 +129,7 @@ def _check_path(path: Path) -> None:
         raise EmptyFileError(path)
 
 
-def _decode(fh, path: Path, max_pixels: int, min_side: int) -> Photo:
+def _decode(fh: BinaryIO, path: Path, max_pixels: int, min_side: int) -> Photo:
     try:
         with warnings.catch_warnings():
             # Our own limit (checked below) replaces Pillow's warning band; its hard error remains.

@@ -1,22 +1,22 @@
 """Save an RGB(A) image as PNG, JPEG or WebP, atomically and without clobbering.
 
 The file is encoded into a hidden temporary file in the destination folder, flushed to disk, and
-only then moved to its name, so a crash or a full disk never leaves a half-written photo under
-the final name. Without ``overwrite=True`` an existing file is never replaced (the final step
-is a hard link, which fails if the name was taken meanwhile); files listed in ``protect`` (the
-inputs) are never replaced, even with ``overwrite=True``.
+only then moved to its name (:mod:`core.io.atomic`), so a crash or a full disk never leaves a
+half-written photo under the final name. Without ``overwrite=True`` an existing file is never
+replaced (the final step is a hard link, which fails if the name was taken meanwhile); files
+listed in ``protect`` (the inputs) are never replaced, even with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from core.io.atomic import atomic_write
 from core.io.errors import OutputExistsError, OutputIsInputError, SaveError, UnsupportedFormatError
 
 # File extension -> Pillow format.
@@ -88,11 +88,14 @@ def save_image(
     if exif:
         options["exif"] = exif
 
-    tmp = _encode_to_temp(path, image, fmt, options)
     try:
-        _commit(tmp, path, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with atomic_write(path, overwrite=overwrite) as fh:
+            image.save(fh, format=fmt, **options)
+    except FileExistsError as err:  # the name was taken while encoding
+        raise OutputExistsError(path) from err
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise SaveError(path, reason) from err
     return path
 
 
@@ -113,57 +116,6 @@ def _encoder_options(fmt: str, *, quality: int, lossless: bool, has_alpha: bool)
         # exact: keep the RGB under transparent pixels (an editor may reveal them again).
         return {"quality": quality, "lossless": lossless, "method": 4, "exact": has_alpha}
     return {"compress_level": 6}
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it; done once, at import
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates 0600 files; an exported photo gets the permissions any new file would get.
-_FILE_MODE = 0o666 & ~_read_umask()
-
-
-def _encode_to_temp(path: Path, image: Image.Image, fmt: str, options: dict[str, object]) -> Path:
-    """Encode into a hidden temporary file beside ``path``, flushed to disk; returns its path."""
-    try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as err:
-        raise SaveError(path, err.strerror or str(err)) from err
-    tmp = Path(name)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except (OSError, ValueError) as err:
-        tmp.unlink(missing_ok=True)
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        raise SaveError(path, reason) from err
-    return tmp
-
-
-def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Give ``tmp`` its final name; without ``overwrite`` never replace an existing file."""
-    try:
-        if overwrite:
-            os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)  # atomic and fails if the name exists, even if it appeared just now
-        except FileExistsError as err:
-            raise OutputExistsError(path) from err
-        except OSError:  # file system without hard links (FAT, some network shares)
-            if path.exists():
-                raise OutputExistsError(path) from None
-            os.replace(tmp, path)
-    except OutputExistsError:
-        raise
-    except OSError as err:
-        raise SaveError(path, err.strerror or str(err)) from err
 
 
 def _same_file(a: Path, b: Path) -> bool:

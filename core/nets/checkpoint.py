@@ -23,11 +23,9 @@ a half-written checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from safetensors.torch import save as serialize
 from torch import nn
 
 from core.errors import EXIT_ASSET, EXIT_OUTPUT_EXISTS, GafetError
+from core.io.atomic import atomic_write_bytes
 from core.nets.config import GafetConfig, GafetConfigError, config_from_json, config_to_dict, config_to_json
 from core.nets.discriminator import ResidualDiscriminator
 from core.nets.gafet import GaFET, GafetNetworks, build_networks
@@ -148,27 +147,6 @@ def _check_digests(path: Path, tensors: Mapping[str, torch.Tensor], expected: Ma
                                          f"stored when the file was written.")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary sibling, flush it to disk, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # make the rename durable where the OS allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v.detach().to("cpu", torch.float32).contiguous()
             for k, v in module.state_dict().items()}
@@ -200,7 +178,8 @@ def save_checkpoint(path: str | os.PathLike[str], networks: GafetNetworks | GaFE
     metadata = {"format": CHECKPOINT_FORMAT, "format_version": str(CHECKPOINT_FORMAT_VERSION),
                 "config": config_to_json(config), "digests": json.dumps(_digests(tensors)),
                 "extra": extra_json}
-    _atomic_write(path, serialize(tensors, metadata=metadata))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, serialize(tensors, metadata=metadata))
     return path
 
 

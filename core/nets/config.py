@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import GafetError
 
@@ -194,6 +194,8 @@ def preset(name: str) -> GafetConfig:
 # ---------------------------------------------------------------------------------------------
 # JSON form: {"format_version": 1, "name": ..., "resolution": ..., "mfat": {...}, ...}
 
+_C = TypeVar("_C")
+
 _SECTIONS = {"mfat": MfatConfig, "discriminator": DiscriminatorConfig, "switches": Switches}
 
 
@@ -205,11 +207,11 @@ def config_to_dict(cfg: GafetConfig) -> dict[str, Any]:
     return out
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _build(cls: type, raw: Any, where: str) -> Any:
+def _build(cls: type[_C], raw: object, where: str) -> _C:
     if not isinstance(raw, dict):
         raise GafetConfigError(f"GaFET configuration: '{where}' must be a JSON object, "
                                f"got {type(raw).__name__}.")
@@ -244,7 +246,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
-def config_from_dict(raw: Any) -> GafetConfig:
+def config_from_dict(raw: object) -> GafetConfig:
     """Parse :func:`config_to_dict` output; raises :class:`GafetConfigError` on anything off."""
     if not isinstance(raw, dict):
         raise GafetConfigError("GaFET configuration must be a JSON object.")

@@ -19,7 +19,7 @@ Inputs (R = ``config.resolution``; all float, same batch B):
 * geometry: (B, C_g, R, R) geometry image; default C_g = 4: rendered normals (3 ch, [-1, 1], zero
   off the face) + face mask (1 ch, {0, 1});
 * flow: (B, R, R, 2) backward flow target -> source as a ``grid_sample`` grid (normalised (x, y),
-  ``align_corners=False``); no motion = :func:`core.nets.feature_deformation.identity_grid`.
+  ``align_corners=False``); no motion = :func:`core.render.flow.identity_grid`.
 """
 
 from __future__ import annotations

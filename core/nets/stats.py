@@ -17,8 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.nets.component_crops import COMPONENTS
 from core.nets.config import GafetConfig
-from core.nets.feature_deformation import identity_grid
 from core.nets.gafet import GaFET, build_networks
+from core.render.flow import identity_grid
 
 
 def parameter_count(module: nn.Module | None) -> int:
@@ -58,7 +58,7 @@ def count_flops(config: GafetConfig) -> FlopReport:
     g: GaFET = nets.generator
     source = torch.zeros(1, 3, r, r, device=meta)
     geometry = torch.zeros(1, config.geometry_channels, r, r, device=meta)
-    flow = identity_grid(1, r, r, device=meta)
+    flow = identity_grid(r, r, device=meta)
     with FlopCounterMode(display=False, depth=2) as full:
         g(source, source, geometry, flow)
     src, ref = g.encode_source(source), g.encode_reference(source)

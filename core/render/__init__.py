@@ -34,13 +34,25 @@ normals      face and vertex normals
 shaders      interpolate_attributes, normal_map, shade_grey, depth_map, coverage_mask + shader objects
 renderer     MeshRenderer(rasterizer, shader)
 fill         pull-push fill, chamfer distance, smooth falloff (used by flow)
-flow         backward_flow() -> FlowField (grid, displacement, mask); warp()
+flow         backward_flow() -> FlowField (grid, displacement, mask); the grid maths (identity_grid,
+             grid_offset / offset_grid, resize_grid) and the one warp()
+geometry_image  the geometry image E_e reads (paper §3.1): view normals + coverage mask
 primitives   cube, uv_sphere, model_to_screen (tests, benchmarks, placeholders)
 """
 
 from core.render.backends import RenderBackendUnavailableError, pytorch3d_available
 from core.render.cameras import OrthographicCamera, PerspectiveCamera, ScreenCamera
-from core.render.flow import FlowField, FlowSettings, backward_flow, identity_grid, warp
+from core.render.flow import (
+    FlowField,
+    FlowSettings,
+    backward_flow,
+    grid_offset,
+    identity_grid,
+    offset_grid,
+    resize_grid,
+    warp,
+)
+from core.render.geometry_image import GEOMETRY_CHANNELS, geometry_image
 from core.render.normals import face_normals, vertex_normals
 from core.render.rasterizer import Fragments, MeshRasterizer, RasterizedMesh, RasterSettings, rasterize
 from core.render.renderer import MeshRenderer
@@ -58,6 +70,7 @@ from core.render.shaders import (
 )
 
 __all__ = [
+    "GEOMETRY_CHANNELS",
     "DepthShader",
     "FlowField",
     "FlowSettings",
@@ -78,11 +91,15 @@ __all__ = [
     "coverage_mask",
     "depth_map",
     "face_normals",
+    "geometry_image",
+    "grid_offset",
     "identity_grid",
     "interpolate_attributes",
     "normal_map",
+    "offset_grid",
     "pytorch3d_available",
     "rasterize",
+    "resize_grid",
     "shade_grey",
     "vertex_normals",
     "warp",

@@ -19,6 +19,11 @@ with each vertex's source position as its attribute. Outside the face the displa
    the band below it, instead of tearing or duplicating it).
 
 Target == source (intensity 0) gives exactly zero displacement everywhere.
+
+This module is also the one home of the grid maths every flow user shares (the editors, the
+pipeline, feature deformation): :func:`identity_grid` (no motion), :func:`grid_offset` and
+:func:`offset_grid` (grid <-> normalised offset from the identity, channels first),
+:func:`resize_grid`, and :func:`warp`, the one backward warp (``grid_sample``).
 """
 
 from __future__ import annotations
@@ -35,7 +40,16 @@ from core.render.fill import chamfer_distance, pull_push_fill, smooth_falloff
 from core.render.rasterizer import rasterize
 from core.render.shaders import coverage_mask, interpolate_attributes
 
-__all__ = ["FlowField", "FlowSettings", "backward_flow", "identity_grid", "warp"]
+__all__ = [
+    "FlowField",
+    "FlowSettings",
+    "backward_flow",
+    "grid_offset",
+    "identity_grid",
+    "offset_grid",
+    "resize_grid",
+    "warp",
+]
 
 
 @dataclass(frozen=True)
@@ -79,13 +93,65 @@ class FlowField(NamedTuple):
 
 
 def identity_grid(
-    height: int, width: int, *, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+    height: int,
+    width: int,
+    *,
+    batch: int = 1,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """(1, H, W, 2) normalised (x, y) of every pixel centre: ``2 * (j + 0.5) / W - 1`` etc."""
-    xs = (torch.arange(width, dtype=dtype, device=device) * 2 + 1) / width - 1
-    ys = (torch.arange(height, dtype=dtype, device=device) * 2 + 1) / height - 1
+    """The no-motion grid: (batch, H, W, 2) normalised (x, y) of every pixel centre,
+    ``(2 j + 1) / W - 1`` and ``(2 i + 1) / H - 1``.
+
+    Computed in float64 and rounded once to ``dtype``, so ``grid_sample`` with it reproduces its
+    input exactly (``affine_grid`` of the identity is off by a few 1e-6 after its float32 matmul).
+    The batch dimension is an ``expand``ed view: clone before writing into it.
+    """
+    xs = (torch.arange(width, dtype=torch.float64, device=device) * 2 + 1) / width - 1
+    ys = (torch.arange(height, dtype=torch.float64, device=device) * 2 + 1) / height - 1
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack((gx, gy), dim=-1)[None]
+    return torch.stack((gx, gy), dim=-1).to(dtype).expand(batch, height, width, 2)
+
+
+def grid_offset(grid: torch.Tensor, size: int | None = None) -> torch.Tensor:
+    """A square grid's offset from the identity grid, channels first, optionally resized.
+
+    grid: (B, N, N, 2) float normalised (x, y) sampling positions (align_corners=False).
+    size: s, the side of the result (default N).
+    Returns (B, 2, s, s) in ``grid``'s dtype: ``grid - identity_grid(N, N)``, resized by area
+    average when shrinking and bilinearly when growing. Offsets are in normalised units, so they
+    need no rescaling, and a zero offset stays exactly zero at every size.
+    """
+    dims = assert_shape(grid, ("B", "N", "N", 2), "grid")
+    assert_float(grid, "grid")
+    n = dims["N"]
+    offset = (grid - identity_grid(n, n, dtype=grid.dtype, device=grid.device)).permute(0, 3, 1, 2)
+    if size is None or size == n:
+        return offset
+    if size < n:
+        return F.interpolate(offset, size=(size, size), mode="area")
+    return F.interpolate(offset, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def offset_grid(offset: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`grid_offset`: (B, 2, H, W) float normalised offset ->
+    (B, H, W, 2) grid ``identity_grid(H, W) + offset``, in ``offset``'s dtype."""
+    dims = assert_shape(offset, ("B", 2, "H", "W"), "offset")
+    assert_float(offset, "offset")
+    ident = identity_grid(dims["H"], dims["W"], dtype=offset.dtype, device=offset.device)
+    return ident + offset.permute(0, 2, 3, 1)
+
+
+def resize_grid(grid: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, N, N, 2) normalised backward-flow grid (align_corners=False) -> (B, size, size, 2).
+
+    The offset from the identity grid is resized (:func:`grid_offset`: area when shrinking,
+    bilinear when growing) and added to the new identity grid, so no motion stays exactly the
+    identity. ``size == N`` returns ``grid`` itself.
+    """
+    if assert_shape(grid, ("B", "N", "N", 2), "grid")["N"] == size:
+        return grid
+    return offset_grid(grid_offset(grid, size))
 
 
 def _falloff_weight(
@@ -112,7 +178,7 @@ def backward_flow(
     faces: torch.Tensor,
     image_size: tuple[int, int],
     *,
-    settings: FlowSettings = FlowSettings(),  # noqa: B008 - frozen, immutable
+    settings: FlowSettings = FlowSettings(),
 ) -> FlowField:
     """Backward flow from the target mesh to source positions (see the module docstring).
 
@@ -145,16 +211,27 @@ def backward_flow(
 
 
 def warp(
-    image: torch.Tensor, flow: FlowField, *, mode: str = "bilinear", padding_mode: str = "border"
+    image: torch.Tensor,
+    flow: FlowField | torch.Tensor,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "border",
 ) -> torch.Tensor:
-    """Backward-warp the source image with a flow: ``out[p] = image[p + displacement[p]]``.
+    """Backward-warp an image (or a feature map) with a flow: ``out[p] = image[p + displacement[p]]``.
 
     image: (B, C, H', W') float, any range; it must show the same field of view as the flow
     (H', W' may differ from the flow's H, W: the grid is resolution-independent).
-    Returns (B, C, H, W) with the flow's size (``grid_sample``, align_corners=False).
+    flow: a :class:`FlowField`, or just its grid (B, H, W, 2) normalised (x, y).
+    Returns (B, C, H, W) with the flow's size and ``image``'s dtype (``grid_sample``,
+    align_corners=False). Half-precision images are sampled in float32 (a float16 grid is off by
+    up to a quarter pixel at 512 px), also under autocast; float64 images in float64.
     """
-    assert_shape(image, (flow.grid.shape[0], None, None, None), "image")
+    grid = flow.grid if isinstance(flow, FlowField) else flow
+    assert_shape(grid, ("B", None, None, 2), "flow.grid")
+    assert_shape(image, (grid.shape[0], None, None, None), "image")
     assert_float(image, "image")
-    return F.grid_sample(
-        image, flow.grid.to(image.dtype), mode=mode, padding_mode=padding_mode, align_corners=False
+    work = torch.promote_types(image.dtype, torch.float32)
+    out = F.grid_sample(
+        image.to(work), grid.to(work), mode=mode, padding_mode=padding_mode, align_corners=False
     )
+    return out.to(image.dtype)

@@ -108,7 +108,7 @@ def shade_grey(
     faces: torch.Tensor,
     verts_view: torch.Tensor,
     *,
-    light: LightSettings = LightSettings(),  # noqa: B008 - frozen, immutable
+    light: LightSettings = LightSettings(),
     background: float = 0.0,
 ) -> torch.Tensor:
     """Lambert + ambient grey shading for previews.

@@ -27,7 +27,7 @@ from gafet_studio.cli.edit_cmd import (
     add_model_options,
     add_reference_options,
     edit_params,
-    make_editor,
+    editor_spec,
     prepare_reference,
 )
 
@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path = args.output
     if out_dir.exists() and not out_dir.is_dir():
         raise GafetError(f"'{out_dir}' exists and is not a folder.")
-    editor = make_editor(args)  # before any photo is analysed: a bad model fails fast
+    from core.editing.spec import build_editor
+
+    editor = build_editor(editor_spec(args))  # before any photo is analysed: a bad model fails fast
     pipeline = EditPipeline(editor=editor, crop_size=args.crop_size)
     reference = prepare_reference(pipeline, args)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ input, 5 a needed asset or the model is missing or bad. The output is written at
 resolution, with its colour profile and EXIF; inputs are never overwritten.
 
 Shared with ``gafet batch``: :func:`add_edit_options`, :func:`add_model_options`,
-:func:`edit_params`, :func:`load_preset`, :func:`make_editor`, :func:`prepare_reference`.
+:func:`edit_params`, :func:`load_preset`, :func:`editor_spec`, :func:`prepare_reference`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from core.editing.params import EditParams, InvalidEditParamsError
 from core.errors import GafetError
 
 if TYPE_CHECKING:
-    from core.editing.editor import Editor
+    from core.editing.spec import EditorSpec
 
 OUTPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 DEVICES = ("auto", "cpu", "cuda")
@@ -121,24 +121,17 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def make_editor(args: argparse.Namespace) -> Editor:
-    """The editor of --model / --device: the warp editor, or a loaded GaFET checkpoint.
-
-    Raises :class:`core.nets.checkpoint.CheckpointError` (exit code 5) for a missing, damaged or
-    unsupported checkpoint, and GafetError (exit code 1) for ``--device cuda`` without CUDA.
-    """
-    from core.editing.warp.editor import WarpEditor
+def editor_spec(args: argparse.Namespace) -> EditorSpec:
+    """The :class:`EditorSpec` of --model / --device: the warp editor, or a GaFET checkpoint (found
+    as a file or by name in the models folder; raises CheckpointNotFoundError, exit code 5)."""
+    from core.editing.spec import EditorSpec
 
     if args.model is None:
-        return WarpEditor()
-    import torch
-
-    from core.editing.gafet import registry as model_registry
+        return EditorSpec.warp()
+    from core.editing.gafet import registry
 
     device = None if args.device == "auto" else args.device
-    if device == "cuda" and not torch.cuda.is_available():
-        raise GafetError("--device cuda: no CUDA device is available here; use --device cpu or auto.")
-    return model_registry.load_editor(model_registry.find_checkpoint(args.model), device=device)
+    return EditorSpec.gafet(registry.find_checkpoint(args.model), device=device)
 
 
 def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
@@ -222,7 +215,9 @@ def run(args: argparse.Namespace) -> int:
         raise GafetError(f"--quality must be between 1 and 100, got {args.quality}.")
     with tqdm(total=4, desc="edit", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
         bar.set_postfix_str("loading")
-        editor = make_editor(args)  # before the photos: a bad model fails fast
+        from core.editing.spec import build_editor
+
+        editor = build_editor(editor_spec(args))  # before the photos: a bad model fails fast
         photo = load_photo(args.source)
         pipeline = EditPipeline(editor=editor, crop_size=args.crop_size)
         bar.update()

@@ -99,7 +99,7 @@ def _preset(arg: str) -> ExpressionPreset:
 class _Mesh:
     """A fitted face in its photo."""
 
-    def __init__(self, path: Path, face_index: int, *, fitter: AUFitter, analyzer) -> None:  # noqa: ANN001
+    def __init__(self, path: Path, face_index: int, *, fitter: AUFitter, analyzer) -> None:
         from core.io import load_photo
 
         self.photo = load_photo(path)

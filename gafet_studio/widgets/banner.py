@@ -9,12 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton
 
-from gafet_studio.session import Notice
+from gafet_studio.session import Notice, NoticeLevel
 
-_STYLE = {
-    "error": ("#5c1f1f", "#ffd9d6", "#c0392b", "✖"),
-    "warning": ("#5a4712", "#fff1c7", "#d4a017", "⚠"),
-    "info": ("#1d3f5e", "#dcecfb", "#2e86c1", "ℹ"),
+_STYLE = {  # text, background, border colour and icon of each level
+    NoticeLevel.ERROR: ("#5c1f1f", "#ffd9d6", "#c0392b", "✖"),
+    NoticeLevel.WARNING: ("#5a4712", "#fff1c7", "#d4a017", "⚠"),
+    NoticeLevel.INFO: ("#1d3f5e", "#dcecfb", "#2e86c1", "ℹ"),
 }
 INFO_TIMEOUT_MS = 8000
 
@@ -58,16 +58,16 @@ class NotificationBanner(QFrame):
     def show_notice(self, notice: Notice) -> None:
         self.history = [*self.history[-49:], notice]
         self._notice = notice
-        fg, bg, border, icon = _STYLE.get(notice.level, _STYLE["info"])
+        fg, bg, border, icon = _STYLE[notice.level]
         self.setStyleSheet(
             f"#notificationBanner {{ background: {bg}; border: 1px solid {border}; border-radius: 4px; }}"
             f" QLabel {{ color: {fg}; }}"
         )
         self._icon.setText(icon)
         self._text.setText(notice.text)
-        self.setAccessibleDescription(f"{notice.level}: {notice.text}")
+        self.setAccessibleDescription(f"{notice.level.value}: {notice.text}")
         self._timer.stop()
-        if notice.level == "info":
+        if notice.level == NoticeLevel.INFO:
             self._timer.start(INFO_TIMEOUT_MS)
         self.show()
 

@@ -8,9 +8,10 @@ files are listed with their reason and skipped); Cancel stops after the current 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -32,11 +33,42 @@ from PySide6.QtWidgets import (
 )
 
 from core.editing.params import EditParams
-from gafet_studio import editors
+from core.editing.spec import EditorSpec, build_editor
 from gafet_studio.jobs import describe_error
+from gafet_studio.session import Session
 from gafet_studio.workers import FunctionWorker, aux_pool
 
+if TYPE_CHECKING:
+    from core.editing.batch import BatchItem
+    from core.editing.pipeline import PreparedReference
+
 FORMATS = {"Same as each photo": None, "PNG": ".png", "JPEG": ".jpg", "WebP": ".webp"}
+# What the worker reports: the number of files first, then each file's outcome.
+BatchEvent = tuple[Literal["total"], int] | tuple[Literal["item"], "BatchItem"]
+
+
+@dataclass(frozen=True)
+class BatchTemplate:
+    """What a batch applies, taken from the session when the dialog opens.
+
+    label: the reference's name (the summary line). crop_size: the Studio's crop, R px.
+    """
+
+    reference: PreparedReference
+    reference_path: Path | None
+    label: str
+    params: EditParams
+    editor: EditorSpec
+    crop_size: int
+
+    @classmethod
+    def of(cls, session: Session, crop_size: int) -> BatchTemplate:
+        """The session's reference, sliders and editor (it must have a reference)."""
+        ref = session.reference
+        if ref is None:
+            raise ValueError("a batch needs a reference")
+        return cls(reference=ref.prepared, reference_path=ref.path, label=ref.label, params=session.params,
+                   editor=session.editor, crop_size=crop_size)
 
 
 @dataclass(frozen=True)
@@ -46,19 +78,21 @@ class BatchJob:
     extension: str | None
     quality: int
     overwrite: bool
-    reference: Any  # PreparedReference
+    reference: PreparedReference
     reference_path: Path | None
     params: EditParams
-    editor_id: str
+    editor: EditorSpec
     crop_size: int
 
 
-def run_batch_job(job: BatchJob, cancel: threading.Event, progress) -> tuple[int, int, bool]:
+def run_batch_job(
+    job: BatchJob, cancel: threading.Event, progress: Callable[[BatchEvent], None]
+) -> tuple[int, int, bool]:
     """Worker body: returns (edited, failed, cancelled); reports ('total', n) then each BatchItem."""
     from core.editing.batch import BatchOptions, list_sources, run_batch
     from core.editing.pipeline import EditPipeline
 
-    editor = editors.make_editor(job.editor_id)  # a GaFET model: from the registry's cache
+    editor = build_editor(job.editor)  # a GaFET model: from the registry's cache
     pipeline = EditPipeline(editor=editor, crop_size=job.crop_size)
     sources = list_sources(job.folder)
     progress(("total", len(sources)))
@@ -84,13 +118,11 @@ def run_batch_job(job: BatchJob, cancel: threading.Event, progress) -> tuple[int
 class BatchDialog(QDialog):
     finished_batch = Signal(int, int, bool)  # edited, failed, cancelled
 
-    def __init__(
-        self, *, job_template: dict[str, Any], start_folder: str, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, *, template: BatchTemplate, start_folder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch edit a folder")
         self.resize(620, 460)
-        self._template = job_template
+        self._template = template
         self._cancel = threading.Event()
         self._running = False
         self.folder = QLineEdit(start_folder)
@@ -108,8 +140,8 @@ class BatchDialog(QDialog):
         form.addRow("Quality", self.quality)
         form.addRow("", self.overwrite)
         self.summary = QLabel(
-            f"Reference: {job_template.get('label', '')} · intensity "
-            f"{job_template['params'].alpha * 100:.0f}% · the current sliders"
+            f"Reference: {template.label} · intensity {template.params.alpha * 100:.0f}% · "
+            "the current sliders"
         )
         self.summary.setWordWrap(True)
         self.bar = QProgressBar()
@@ -170,11 +202,11 @@ class BatchDialog(QDialog):
             extension=FORMATS[self.format.currentText()],
             quality=self.quality.value(),
             overwrite=self.overwrite.isChecked(),
-            reference=t["reference"],
-            reference_path=t.get("reference_path"),
-            params=t["params"],
-            editor_id=t["editor_id"],
-            crop_size=t["crop_size"],
+            reference=t.reference,
+            reference_path=t.reference_path,
+            params=t.params,
+            editor=t.editor,
+            crop_size=t.crop_size,
         )
         self._cancel.clear()
         self._running = True
@@ -189,15 +221,15 @@ class BatchDialog(QDialog):
         worker.signals.errored.connect(self._failed)
         worker.start(aux_pool())
 
-    def _progress(self, event: tuple[str, Any]) -> None:
-        kind, value = event
-        if kind == "total":
-            self.bar.setRange(0, max(1, value))
+    def _progress(self, event: BatchEvent) -> None:
+        if event[0] == "total":
+            total = event[1]
+            self.bar.setRange(0, max(1, total))
             self.bar.setValue(0)
-            if value == 0:
+            if total == 0:
                 self.status.setText("The folder has no files.")
             return
-        item = value
+        item = event[1]
         self.bar.setValue(self.bar.value() + 1)
         if item.ok:
             self.log.addItem(f"✔ {item.source.name} → {item.output.name}")

@@ -17,7 +17,7 @@ from gafet_studio.cli.main import main
 
 
 @pytest.fixture()
-def folder(tmp_path: Path, media, app_assets: None) -> Path:  # noqa: ANN001
+def folder(tmp_path: Path, media, app_assets: None) -> Path:
     src = tmp_path / "portraits"
     src.mkdir()
     shutil.copy(media.path("anger.jpg"), src / "a_anger.jpg")

@@ -27,7 +27,7 @@ def preset(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def source(tmp_path: Path, media, app_assets: None) -> Path:  # noqa: ANN001
+def source(tmp_path: Path, media, app_assets: None) -> Path:
     path = tmp_path / "anger.jpg"
     shutil.copy(media.path("anger.jpg"), path)
     return path
@@ -52,7 +52,7 @@ def test_alpha_zero_reproduces_the_source_and_refuses_to_overwrite(
     assert out.read_bytes() != before
 
 
-def test_full_edit_with_regions_and_au_overrides(tmp_path: Path, source: Path, media) -> None:  # noqa: ANN001
+def test_full_edit_with_regions_and_au_overrides(tmp_path: Path, source: Path, media) -> None:
     out = tmp_path / "edited.jpg"
     code = main(["edit", "-s", str(source), "-r", str(media.path("surprise.jpg")), "--alpha", "1.2",
                  "--region", "mouth=1,eyes=0.5", "--region", "brows=0", "--au", "AU12=0.3", "AU06=0.2",
@@ -81,7 +81,7 @@ def test_bad_options(tmp_path: Path, source: Path, preset: Path, extra: list[str
     assert not out.exists()
 
 
-def test_bad_inputs_give_distinct_exit_codes(tmp_path: Path, source: Path, preset: Path, media,  # noqa: ANN001
+def test_bad_inputs_give_distinct_exit_codes(tmp_path: Path, source: Path, preset: Path, media,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "o.png"
     text = tmp_path / "notes.jpg"
@@ -127,7 +127,7 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(path, GaFET(config=cfg("tiny-64")))
 
 
-def test_model_renders_through_gafet_at_full_resolution(tmp_path: Path, source: Path, media,  # noqa: ANN001
+def test_model_renders_through_gafet_at_full_resolution(tmp_path: Path, source: Path, media,
                                                         tiny_ckpt: Path, one_thread: None) -> None:
     reference = media.path("surprise.jpg")
     common = ["edit", "--source", str(source), "--reference", str(reference), "--crop-size", "128"]

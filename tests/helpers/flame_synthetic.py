@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import io
 import pickle
 import shutil
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import pytest
 import scipy.sparse
 import torch
 
@@ -300,3 +302,11 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``$GAFET_HOME`` at ``tmp_path / "home"`` (returned; not created) and make stdin an
+    empty non-terminal, so an import never prompts for the licence."""
+    monkeypatch.setenv("GAFET_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    return tmp_path / "home"

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 
 from core.nets.config import GafetConfig
-from core.nets.feature_deformation import identity_grid
+from core.render.flow import identity_grid
 
 
 class Inputs(NamedTuple):
@@ -27,7 +27,7 @@ def make_inputs(cfg: GafetConfig, batch: int = 1, *, seed: int = 0, motion: floa
     geometry = torch.rand(batch, cfg.geometry_channels, r, r, generator=g) * 2 - 1
     coarse = torch.randn(batch, 2, 4, 4, generator=g) * motion
     disp = torch.nn.functional.interpolate(coarse, size=(r, r), mode="bicubic", align_corners=False)
-    flow = identity_grid(batch, r, r) + disp.permute(0, 2, 3, 1)
+    flow = identity_grid(r, r, batch=batch) + disp.permute(0, 2, 3, 1)
     return Inputs(*(t.to(device) for t in (source, reference, geometry, flow)))
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import shutil
 
 from core.io.photo import load_photo
-from tests.studio.conftest import wait_idle
-from tests.studio.test_editing import load_pair
+from tests.helpers.studio import load_pair, wait_idle
 
 
 def test_batch_edits_a_folder_and_reports_bad_files(qtbot, window, media, tmp_path) -> None:
@@ -17,7 +16,7 @@ def test_batch_edits_a_folder_and_reports_bad_files(qtbot, window, media, tmp_pa
     folder.mkdir()
     shutil.copy(media.path("anger.jpg"), folder / "a.jpg")
     (folder / "b.jpg").write_text("not a photo")
-    dialog = window.make_batch_dialog()
+    dialog = window.dialogs.make_batch_dialog()
     qtbot.addWidget(dialog)
     dialog.folder.setText(str(folder))
     dialog.out_dir.setText(str(tmp_path / "out"))

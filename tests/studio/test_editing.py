@@ -7,25 +7,7 @@ from PySide6.QtCore import Qt
 
 from core.editing.params import EditParams
 from gafet_studio.image_convert import from_qimage
-from tests.studio.conftest import drop, wait_idle, wait_result
-
-
-def load_pair(qtbot, window, media, source="happy.jpg", reference="surprise.jpg") -> None:
-    drop(window.source_panel, [media.path(source)])
-    drop(window.reference_panel, [media.path(reference)])
-    wait_result(qtbot, window)
-
-
-def shown_after(window) -> np.ndarray:
-    """The picture the result view shows as "after" (what the user sees)."""
-    return from_qimage(window.result_view.view._after.pixmap().toImage())
-
-
-def set_intensity(qtbot, window, percent: int) -> None:
-    """Move the intensity slider (its valueChanged, as a user move emits), wait for the picture."""
-    slider = window.sliders.intensity.slider
-    slider.setValue(percent)
-    wait_result(qtbot, window)
+from tests.helpers.studio import drop, load_pair, set_intensity, shown_after, wait_idle, wait_result
 
 
 def test_drops_on_both_panels_show_an_edited_photo(qtbot, window, media) -> None:
@@ -37,8 +19,8 @@ def test_drops_on_both_panels_show_an_edited_photo(qtbot, window, media) -> None
     before = from_qimage(s.source.image)
     assert after.shape == before.shape  # the full photo, not a crop
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 0.5  # the face changed
-    assert "total" in window.timings_label.text()
-    assert "Warp" in window.editor_label.text()
+    assert "total" in window.status_bar.timings_label.text()
+    assert "Warp" in window.status_bar.editor_label.text()
     assert [p.name for p in window.controller.recent.files()][:2] == ["surprise.jpg", "happy.jpg"]
     # the 3D preview shows source, reference and target (software render offscreen)
     canvas = window.preview3d.canvas
@@ -81,23 +63,23 @@ def test_undo_redo_restore_params_and_picture(qtbot, window, media) -> None:
     assert s.params == EditParams(alpha=1.2)
     assert s.result_is_current() and np.array_equal(shown_after(window), at120)
     assert window.sliders.regions["mouth"].value() == 1.0
-    window.undo_action.trigger()
+    window.menus.undo.trigger()
     assert s.params == EditParams(alpha=0.0)
     assert s.result_is_current() and np.array_equal(shown_after(window), at0)
     assert window.sliders.intensity.value() == 0.0
     mods = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     qtbot.keyClick(window.result_view.view, Qt.Key.Key_Z, mods)  # Ctrl+Shift+Z
-    window.redo_action.trigger()
+    window.menus.redo.trigger()
     assert s.params == EditParams(alpha=1.2, regions=(("mouth", 0.4),))
     assert s.result_is_current() and np.array_equal(shown_after(window), mouth40)
     assert window.sliders.regions["mouth"].value() == 0.4
     # the keyboard shortcuts are the ones the Edit menu shows
-    assert "Ctrl+Z" in [k.toString() for k in window.undo_action.shortcuts()]
-    assert "Ctrl+Shift+Z" in [k.toString() for k in window.redo_action.shortcuts()]
+    assert "Ctrl+Z" in [k.toString() for k in window.menus.undo.shortcuts()]
+    assert "Ctrl+Shift+Z" in [k.toString() for k in window.menus.redo.shortcuts()]
     # source changes are undoable too
     drop(window.source_panel, [media.path("anger.jpg")])
     wait_result(qtbot, window, lambda: s.source.path.name == "anger.jpg")
-    window.undo_action.trigger()
+    window.menus.undo.trigger()
     assert s.source.path.name == "happy.jpg"
     wait_idle(qtbot, window)
 
@@ -145,7 +127,7 @@ def test_face_picker_on_a_group_photo(qtbot, window, media) -> None:
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
     qtbot.waitUntil(lambda: s.source.face_index == 0, timeout=180_000)
     wait_idle(qtbot, window)
-    window.undo_action.trigger()
+    window.menus.undo.trigger()
     assert s.source.face_index == 1
 
 

@@ -9,12 +9,11 @@ import numpy as np
 from PySide6.QtWidgets import QDialog
 
 from core.io.photo import load_photo
-from tests.studio.conftest import wait_idle, wait_result
-from tests.studio.test_editing import load_pair
+from tests.helpers.studio import load_pair, wait_idle, wait_result
 
 
 def _export(qtbot, window, path, fmt="PNG", scope="photo", quality=95):
-    dialog = window.make_export_dialog()
+    dialog = window.dialogs.make_export_dialog()
     dialog.format.setCurrentText(fmt)
     dialog.quality.setValue(quality)
     (dialog.full if scope == "photo" else dialog.crop).setChecked(True)
@@ -80,7 +79,7 @@ def test_export_never_overwrites_silently_nor_the_source(qtbot, window, media, t
     existing = tmp_path / "taken.png"
     existing.write_bytes(b"keep me")
     asked = []
-    dialog = window.make_export_dialog()
+    dialog = window.dialogs.make_export_dialog()
     monkeypatch.setattr(dialog, "confirm_overwrite", lambda p: asked.append(p) or False)
     dialog.path.setText(str(existing))
     dialog.try_accept()

@@ -10,7 +10,7 @@ import pytest
 from core.editing.params import AU_NAMES
 from core.face.analyzer import FaceAnalyzer
 from core.geometry.au.fit import fit_face
-from tests.studio.test_editing import load_pair, set_intensity, shown_after
+from tests.helpers.studio import load_pair, set_intensity, shown_after
 
 
 def fitted_aus(rgb: np.ndarray) -> np.ndarray:

@@ -17,12 +17,12 @@ import torch
 from PySide6.QtCore import Qt
 
 from core.editing.gafet import registry as model_registry
+from core.editing.spec import WARP, EditorSpec
 from core.nets.checkpoint import save_checkpoint
 from core.nets.config import preset
 from core.nets.gafet import GaFET
-from gafet_studio import editors
 from gafet_studio.controller import Controller
-from tests.studio.conftest import drop, wait_idle, wait_result
+from tests.helpers.studio import drop, wait_idle, wait_result
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def models(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def studio(qtbot, settings, app_assets, models):  # noqa: ANN001
+def studio(qtbot, settings, app_assets, models):
     from gafet_studio.main_window import MainWindow
 
     controller = Controller(settings=settings, models_folder=models)
@@ -65,25 +65,25 @@ def studio(qtbot, settings, app_assets, models):  # noqa: ANN001
     return w
 
 
-def entries(window) -> list[tuple[str, bool, str]]:  # noqa: ANN001
+def entries(window) -> list[tuple[str, bool, str]]:
     """(label, enabled, tooltip) of every selector entry."""
-    combo = window.editor_combo
+    combo = window.editor_selector.combo
     return [
         (combo.itemText(i), combo.model().item(i).isEnabled(), combo.itemData(i, Qt.ItemDataRole.ToolTipRole))
         for i in range(combo.count())
     ]
 
 
-def choose(window, editor_id: str) -> None:  # noqa: ANN001
+def choose(window, editor: EditorSpec) -> None:
     """Pick an entry of the selector, as a user does (the combo's ``activated``)."""
-    combo = window.editor_combo
-    i = combo.findData(editor_id)
-    assert i >= 0, f"{editor_id} is not listed"
+    combo = window.editor_selector.combo
+    i = window.editor_selector.index_of(editor)
+    assert i >= 0, f"{editor} is not listed"
     combo.setCurrentIndex(i)
     combo.activated.emit(i)
 
 
-def wait_error(qtbot, window) -> str:  # noqa: ANN001
+def wait_error(qtbot, window) -> str:
     """Wait for an error in the banner and for the Studio to be idle; returns the message."""
     qtbot.waitUntil(lambda: window.banner.notice is not None and window.banner.notice.level == "error",
                     timeout=60_000)
@@ -91,18 +91,18 @@ def wait_error(qtbot, window) -> str:  # noqa: ANN001
     return window.banner.notice.text
 
 
-def test_selector_lists_models_and_renders_through_gafet(qtbot, studio, models, media,  # noqa: ANN001
-                                                         monkeypatch) -> None:  # noqa: ANN001
+def test_selector_lists_models_and_renders_through_gafet(qtbot, studio, models, media,
+                                                         monkeypatch) -> None:
     w, s = studio, studio.session
     loads_in = []  # the threads checkpoints are loaded in: never the GUI thread
     real_load = model_registry.load_editor
 
-    def load_editor(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def load_editor(*args, **kwargs):
         loads_in.append(threading.current_thread() is threading.main_thread())
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(model_registry, "load_editor", load_editor)
-    qtbot.waitUntil(lambda: w.editor_combo.count() == 4, timeout=60_000)
+    qtbot.waitUntil(lambda: w.editor_selector.combo.count() == 4, timeout=60_000)
     listed = entries(w)
     assert [label for label, _, _ in listed] == [
         "Warp (built-in)", "GaFET: broken", "GaFET: damaged (tiny-64)", "GaFET: tiny (tiny-64)"]
@@ -113,18 +113,18 @@ def test_selector_lists_models_and_renders_through_gafet(qtbot, studio, models, 
     drop(w.source_panel, [media.path("anger.jpg")])
     drop(w.reference_panel, [media.path("surprise.jpg")])
     wait_result(qtbot, w)
-    assert s.result.result.editor_name == "Warp (built-in)" and "Warp" in w.editor_label.text()
+    assert s.result.result.editor_name == "Warp (built-in)" and "Warp" in w.status_bar.editor_label.text()
     warp = s.result.result.image
 
-    tiny = editors.editor_id(models / "tiny.safetensors")
+    tiny = EditorSpec.gafet(models / "tiny.safetensors")
     choose(w, tiny)
-    wait_result(qtbot, w, lambda: s.editor_id == tiny)
+    wait_result(qtbot, w, lambda: s.editor == tiny)
     assert s.editor_label() == "GaFET: tiny (tiny-64)"
-    assert w.editor_label.text() == "Editor: GaFET: tiny (tiny-64)"
-    assert w.editor_combo.currentData() == tiny
+    assert w.status_bar.editor_label.text() == "Editor: GaFET: tiny (tiny-64)"
+    assert w.editor_selector.current_spec() == tiny
     assert s.result.result.editor_name == "GaFET: tiny (tiny-64)"
     assert w.controller.undo_stack.undoText() == "Use editor GaFET: tiny (tiny-64)"
-    assert w.settings.editor_id() == tiny
+    assert w.settings.editor() == tiny
     gafet = s.result.result.image
     photo = np.asarray(s.source.prepared.photo.rgb)
     assert gafet.shape == photo.shape == warp.shape  # the full photo, not the crop
@@ -135,72 +135,72 @@ def test_selector_lists_models_and_renders_through_gafet(qtbot, studio, models, 
 
     # a bad checkpoint, forced (the selector lists it disabled): the banner, the editor stays
     shown = s.result
-    broken = editors.editor_id(models / "broken.safetensors")
+    broken = EditorSpec.gafet(models / "broken.safetensors")
     w.controller.choose_editor(broken)
     text = wait_error(qtbot, w)
     assert "broken.safetensors" in text and "stays 'GaFET: tiny (tiny-64)'" in text
-    assert s.editor_id == tiny and w.editor_combo.currentData() == tiny and s.result is shown
-    assert w.editor_label.text() == "Editor: GaFET: tiny (tiny-64)"
+    assert s.editor == tiny and w.editor_selector.current_spec() == tiny and s.result is shown
+    assert w.status_bar.editor_label.text() == "Editor: GaFET: tiny (tiny-64)"
 
     # listed and enabled, but its weights fail the digest when loaded: the same
     w.banner.dismiss()
-    choose(w, editors.editor_id(models / "damaged.safetensors"))
+    choose(w, EditorSpec.gafet(models / "damaged.safetensors"))
     text = wait_error(qtbot, w)
     assert "damaged.safetensors is damaged" in text
-    assert s.editor_id == tiny and w.editor_combo.currentData() == tiny and s.result is shown
-    assert w.settings.editor_id() == tiny
+    assert s.editor == tiny and w.editor_selector.current_spec() == tiny and s.result is shown
+    assert w.settings.editor() == tiny
 
     assert loads_in and not any(loads_in)
 
     # undo: back to the warp editor and its (cached) picture
-    w.undo_action.trigger()
-    assert s.editor_id == editors.WARP_ID and w.editor_combo.currentData() == editors.WARP_ID
+    w.menus.undo.trigger()
+    assert s.editor == WARP and w.editor_selector.current_spec() == WARP
     assert s.result_is_current() and np.array_equal(s.result.result.image, warp)
-    assert "Warp" in w.editor_label.text()
+    assert "Warp" in w.status_bar.editor_label.text()
     wait_idle(qtbot, w)
 
 
-def test_open_model_lists_selects_and_remembers_it(qtbot, studio, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_open_model_lists_selects_and_remembers_it(qtbot, studio, tmp_path, monkeypatch) -> None:
     w, s = studio, studio.session
-    qtbot.waitUntil(lambda: w.editor_combo.count() == 4, timeout=60_000)
+    qtbot.waitUntil(lambda: w.editor_selector.combo.count() == 4, timeout=60_000)
     other = write_tiny(tmp_path / "elsewhere" / "other.safetensors", seed=2)
-    from gafet_studio import main_window
+    from gafet_studio import dialogs
 
     asked = []
 
-    def fake_dialog(parent, caption, folder, filters):  # noqa: ANN001
+    def fake_dialog(parent, caption, folder, filters):
         asked.append((caption, folder, filters))
         return str(other), filters.split(";;")[0]
 
-    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", staticmethod(fake_dialog))
-    assert w.open_model_action in w.menuBar().actions()[0].menu().actions()  # File ▸ Open Model…
-    w.open_model_button.click()  # the "…" button next to the selector
-    other_id = editors.editor_id(other)
-    qtbot.waitUntil(lambda: s.editor_id == other_id, timeout=60_000)
+    monkeypatch.setattr(dialogs.QFileDialog, "getOpenFileName", staticmethod(fake_dialog))
+    assert w.menus.open_model in w.menuBar().actions()[0].menu().actions()  # File ▸ Open Model…
+    w.editor_selector.open_button.click()  # the "…" button next to the selector
+    other_id = EditorSpec.gafet(other)
+    qtbot.waitUntil(lambda: s.editor == other_id, timeout=60_000)
     wait_idle(qtbot, w)
     assert asked and "*.safetensors" in asked[0][2] and asked[0][1] == str(w.controller.models_folder)
-    assert w.editor_combo.currentData() == other_id
-    assert w.editor_combo.currentText() == "GaFET: other (tiny-64)"
-    assert w.editor_label.text() == "Editor: GaFET: other (tiny-64)"
-    assert w.editor_combo.count() == 5
+    assert w.editor_selector.current_spec() == other_id
+    assert w.editor_selector.combo.currentText() == "GaFET: other (tiny-64)"
+    assert w.status_bar.editor_label.text() == "Editor: GaFET: other (tiny-64)"
+    assert w.editor_selector.combo.count() == 5
     assert w.controller.recent_models.files() == [other]
     assert w.settings.last_folder("model") == str(other.parent)
 
     # a rescan keeps it (a recent model), and a restarted Studio comes back with it
     w.controller.refresh_editors()
     wait_idle(qtbot, w)
-    assert w.editor_combo.count() == 5 and w.editor_combo.currentData() == other_id
+    assert w.editor_selector.combo.count() == 5 and w.editor_selector.current_spec() == other_id
 
     from gafet_studio.main_window import MainWindow
 
     again = MainWindow(settings=w.settings, controller=Controller(settings=w.settings,
                                                                   models_folder=w.controller.models_folder))
     qtbot.addWidget(again)
-    qtbot.waitUntil(lambda: again.session.editor_id == other_id and again.editor_combo.count() == 5,
+    qtbot.waitUntil(lambda: again.session.editor == other_id and again.editor_selector.combo.count() == 5,
                     timeout=60_000)
     wait_idle(qtbot, again)
     assert again.controller.undo_stack.count() == 0  # restoring is not an undoable change
-    assert again.editor_label.text() == "Editor: GaFET: other (tiny-64)"
+    assert again.status_bar.editor_label.text() == "Editor: GaFET: other (tiny-64)"
 
     # the remembered model is gone: the next start says so and uses the warp editor
     other.unlink()
@@ -209,10 +209,10 @@ def test_open_model_lists_selects_and_remembers_it(qtbot, studio, tmp_path, monk
     qtbot.addWidget(third)
     text = wait_error(qtbot, third)
     assert "other.safetensors" in text and "Warp (built-in)" in text
-    assert third.session.editor_id == editors.WARP_ID and third.editor_combo.count() == 4
+    assert third.session.editor == WARP and third.editor_selector.combo.count() == 4
 
 
-def test_batch_job_runs_the_chosen_model(tmp_path, models, media, app_assets) -> None:  # noqa: ANN001
+def test_batch_job_runs_the_chosen_model(tmp_path, models, media, app_assets) -> None:
     """The batch dialog's worker body builds its pipeline with the session's editor id."""
     import shutil
     import threading as th
@@ -230,15 +230,15 @@ def test_batch_job_runs_the_chosen_model(tmp_path, models, media, app_assets) ->
     (tmp_path / "out").mkdir()  # the dialog makes it before starting the worker
     reference = base_pipeline(512).prepare_preset(builtin_preset("surprise"))
 
-    def job(editor_id: str) -> BatchJob:
+    def job(editor: EditorSpec) -> BatchJob:
         return BatchJob(folder=folder, out_dir=tmp_path / "out", extension=".png", quality=95, overwrite=True,
-                        reference=reference, reference_path=None, params=EditParams(), editor_id=editor_id,
+                        reference=reference, reference_path=None, params=EditParams(), editor=editor,
                         crop_size=128)
 
     events = []
-    result = run_batch_job(job(editors.editor_id(models / "tiny.safetensors")), th.Event(), events.append)
+    result = run_batch_job(job(EditorSpec.gafet(models / "tiny.safetensors")), th.Event(), events.append)
     assert result == (1, 0, False), [getattr(e[1], "error", None) for e in events]
     item = events[-1][1]
     assert item.ok and load_photo(item.output).rgb.shape == load_photo(folder / "a.jpg").rgb.shape
     with pytest.raises(CheckpointCorruptError, match="damaged.safetensors is damaged"):
-        run_batch_job(job(editors.editor_id(models / "damaged.safetensors")), th.Event(), events.append)
+        run_batch_job(job(EditorSpec.gafet(models / "damaged.safetensors")), th.Event(), events.append)

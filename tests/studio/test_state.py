@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings
 
 from core.editing.params import EditParams
+from core.editing.spec import WARP
 from gafet_studio.controller import Controller
 from gafet_studio.recent import RecentFiles
 from gafet_studio.settings import Settings
@@ -18,7 +19,7 @@ def test_settings_persist_across_instances(tmp_path) -> None:
     s.set_export_quality(77)
     s.set_export_scope("crop")
     s.set_last_folder("open", tmp_path)
-    s.set_editor_id("warp")
+    s.set_editor(WARP)
     s.sync()
     again = Settings(QSettings(ini, QSettings.Format.IniFormat))
     assert again.export_format() == "WebP"
@@ -85,3 +86,34 @@ def test_drag_back_to_start_leaves_no_step(qtbot, settings) -> None:
     c.set_alpha(0.5, g)
     c.set_alpha(1.0, g)
     assert c.undo_stack.count() == 0  # obsolete merged command is dropped
+
+
+def test_settings_keep_the_editor_spec_and_ignore_a_bad_one(tmp_path, settings) -> None:
+    from core.editing.spec import EditorSpec
+
+    assert settings.editor() == WARP  # nothing stored yet
+    spec = EditorSpec.gafet(tmp_path / "models" / "smiles.safetensors")
+    settings.set_editor(spec)
+    assert settings.editor() == spec
+    assert settings.q.value("editor/id") == f"gafet:{tmp_path / 'models' / 'smiles.safetensors'}"
+    settings.q.setValue("editor/id", "gafet@tpu:/x.safetensors")  # written by hand, or by a newer version
+    assert settings.editor() == WARP
+
+
+def test_busy_tasks_and_notice_levels_are_checked(qtbot) -> None:
+    import pytest
+
+    from gafet_studio.session import NoticeLevel, Session, Task
+    from gafet_studio.widgets.status_bar import BUSY_TEXT
+
+    assert set(BUSY_TEXT) == set(Task)  # the status bar names every task
+    s = Session()
+    s.set_busy(Task.EXPORT, True)
+    assert s.busy("export") and s.busy()
+    with pytest.raises(ValueError):
+        s.set_busy("exporting", True)  # a misspelt task fails loudly
+    with qtbot.waitSignal(s.notified) as blocker:
+        s.notify(NoticeLevel.WARNING, "careful")
+    assert blocker.args[0].level == "warning"
+    with pytest.raises(ValueError):
+        s.notify("fatal", "no such level")

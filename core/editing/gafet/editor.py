@@ -6,10 +6,12 @@ Per call of :meth:`GafetEditor.edit`, with R the crop side and r the model's res
 
 1. the source crop and the reference crop (R' px) are resampled to r x r (area when shrinking,
    bicubic when growing) and scaled to [-1, 1];
-2. the **geometry image** is the *target* mesh rendered at r x r (:func:`geometry_image`): view
-   normals (3 ch in [-1, 1], zero off the face) + coverage mask (1 ch, {0, 1});
-3. the flow's grid is resampled to r x r: its offset from the identity grid is resized (area /
-   bilinear) and added to the r x r identity grid, so no motion stays exactly no motion;
+2. the **geometry image** is the *target* mesh rendered at r x r
+   (:func:`core.render.geometry_image.geometry_image`): view normals (3 ch in [-1, 1], zero off
+   the face) + coverage mask (1 ch, {0, 1});
+3. the flow's grid is resampled to r x r (:func:`core.render.flow.resize_grid`): its offset from
+   the identity grid is resized (area / bilinear) and added to the r x r identity grid, so no
+   motion stays exactly no motion;
 4. :class:`~core.editing.gafet.engine.GafetEngine` renders. It re-encodes the source (E_a) and the
    reference (E_d, MFAT's reference side) only when their pixel values change, so a slider move
    runs only E_e, MFAT's query side and the decoder;
@@ -33,18 +35,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from core.checks import assert_float, assert_shape
-from core.editing.editor import EditGeometry, EditMasks
+from core.editing.editor import EditGeometry, EditInputs, EditOutput
 from core.editing.gafet.engine import EngineStats, GafetEngine, Precision
 from core.nets.checkpoint import CheckpointConfigError, read_header
 from core.nets.config import GafetConfig
-from core.render.flow import FlowField, identity_grid
-from core.render.rasterizer import rasterize
-from core.render.shaders import coverage_mask, normal_map
-
-GEOMETRY_CHANNELS = 4  # normals (3) + face mask (1): what geometry_image renders
+from core.render.flow import resize_grid
+from core.render.geometry_image import GEOMETRY_CHANNELS, geometry_image
 
 
 class UnsupportedModelError(CheckpointConfigError):
@@ -57,26 +54,6 @@ def check_model_config(config: GafetConfig, *, where: str = "This GaFET model") 
         raise UnsupportedModelError(
             f"{where} expects a geometry image with {config.geometry_channels} channels; GaFET Studio "
             f"renders {GEOMETRY_CHANNELS} (normal map + face mask).")
-
-
-def geometry_image(screen_verts: torch.Tensor, faces: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Render the geometry image E_e reads (paper §3.1).
-
-    screen_verts: (B, V, 3) float screen space of an r x r image (``[x_px, y_px, depth]``, pixel
-        centres at +0.5, smaller depth = nearer; :meth:`EditGeometry.screen` scaled by r / R).
-    faces: (F, 3) int64. resolution: r.
-    Returns (B, 4, r, r) float: channels 0-2 the unit view normal in the "y up, z towards the
-    viewer" encoding of :mod:`core.render.shaders` mapped to [-1, 1] (a surface facing the camera
-    is (0, 0, 1)), exactly 0 off the face; channel 3 the coverage mask in {0, 1}.
-    Differentiable w.r.t. ``screen_verts`` on the face (training can render with it).
-    """
-    assert_shape(screen_verts, ("B", "V", 3), "screen_verts")
-    assert_float(screen_verts, "screen_verts")
-    fragments = rasterize(screen_verts, faces, (resolution, resolution))
-    colours = normal_map(fragments, faces, screen_verts, background=0.5)  # (B, r, r, 3) in [0, 1]
-    normals = colours * 2.0 - 1.0  # background 0.5 -> exactly 0
-    mask = coverage_mask(fragments)[..., None]
-    return torch.cat((normals, mask), dim=-1).permute(0, 3, 1, 2).contiguous()
 
 
 def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
@@ -92,43 +69,6 @@ def to_model_image(image: np.ndarray, size: int) -> torch.Tensor:
     """(N, N, 3) uint8 RGB -> (1, 3, size, size) float32 in [-1, 1]."""
     rgb = resize_rgb(image, size)
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].div(127.5).sub(1.0).clamp(-1.0, 1.0)
-
-
-def resize_grid(grid: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, N, N, 2) normalised backward-flow grid (align_corners=False) -> (B, size, size, 2).
-
-    The offset from the identity grid is resized (area when shrinking, bilinear when growing)
-    and added to the new identity grid: normalised offsets need no rescaling, and a zero flow
-    stays exactly the identity.
-    """
-    dims = assert_shape(grid, ("B", "N", "N", 2), "grid")
-    n = dims["N"]
-    if n == size:
-        return grid
-    offset = (grid - identity_grid(n, n, dtype=grid.dtype, device=grid.device)).permute(0, 3, 1, 2)
-    if size < n:
-        offset = F.interpolate(offset, size=(size, size), mode="area")
-    else:
-        offset = F.interpolate(offset, size=(size, size), mode="bilinear", align_corners=False)
-    return identity_grid(size, size, dtype=grid.dtype, device=grid.device) + offset.permute(0, 2, 3, 1)
-
-
-def _check_crop(image: np.ndarray, size: int | None, name: str) -> None:
-    ok = isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    ok = ok and image.shape[0] == image.shape[1] and (size is None or image.shape[0] == size)
-    if not ok:
-        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        want = f"({size}, {size}, 3)" if size else "(R, R, 3)"
-        raise ValueError(f"{name}: expected {want} uint8 RGB, got {got}")
-
-
-def _check_inputs(source_crop: np.ndarray, flow: FlowField, reference_crop: np.ndarray | None,
-                  size: int) -> None:
-    _check_crop(source_crop, size, "source_crop")
-    if reference_crop is not None:
-        _check_crop(reference_crop, None, "reference_crop")
-    assert_shape(flow.grid, (1, size, size, 2), "flow.grid")
-    assert_float(flow.grid, "flow.grid")
 
 
 class GafetEditor:
@@ -182,53 +122,39 @@ class GafetEditor:
         """The engine's counters (source / reference encodes, decodes, precision fallbacks)."""
         return self._engine.stats
 
-    def edit(
-        self,
-        *,
-        source_crop: np.ndarray,
-        flow: FlowField,
-        masks: EditMasks,
-        reference_crop: np.ndarray | None,
-        geometry: EditGeometry,
-    ) -> np.ndarray:
+    def edit(self, inputs: EditInputs) -> EditOutput:
         """See :class:`core.editing.editor.Editor` and the module docstring.
 
-        source_crop: (R, R, 3) uint8. flow: grid (1, R, R, 2). masks.face: (R, R) float32 [0, 1].
-        reference_crop: (R', R', 3) uint8 or None (the source is used). geometry: meshes in crop px.
-        Returns (R, R, 3) uint8; equal to ``source_crop`` wherever ``masks.face`` is 0.
+        inputs.source_crop: (R, R, 3) uint8. inputs.flow: grid (1, R, R, 2). inputs.masks.face:
+        (R, R) float32 [0, 1]. inputs.reference_crop: (R', R', 3) uint8 or None (the source is
+        used). inputs.geometry: meshes in crop px. Returns the (R, R, 3) uint8 crop, equal to
+        ``source_crop`` wherever ``masks.face`` is 0; no plain warp, no replaced mask (None).
         """
-        size = geometry.size
-        _check_inputs(source_crop, flow, reference_crop, size)
-        face = np.asarray(masks.face, dtype=np.float32)
+        size = inputs.check()
+        source_crop = inputs.source_crop
+        face = np.asarray(inputs.masks.face, dtype=np.float32)
         if face.shape != (size, size):
             raise ValueError(f"masks.face: expected ({size}, {size}), got {face.shape}")
         if not face.any():  # nothing may change (intensity 0): the model's output would be discarded
-            return np.array(source_crop, copy=True)
-        generated = self.generate(source_crop=source_crop, flow=flow, reference_crop=reference_crop,
-                                  geometry=geometry)
+            return EditOutput(crop=np.array(source_crop, copy=True))
+        generated = self.generate(inputs)
         src = source_crop.astype(np.float32)
         out = src + face[..., None] * (resize_rgb(generated, size) - src)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return EditOutput(crop=np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
-    def generate(
-        self,
-        *,
-        source_crop: np.ndarray,
-        flow: FlowField,
-        reference_crop: np.ndarray | None,
-        geometry: EditGeometry,
-    ) -> np.ndarray:
-        """The generator's raw output, not composited: (r, r, 3) float32 in [0, 255]."""
+    def generate(self, inputs: EditInputs) -> np.ndarray:
+        """The generator's raw output for ``inputs`` (masks unused), not composited:
+        (r, r, 3) float32 in [0, 255]."""
         r = self.resolution
-        size = geometry.size
-        _check_inputs(source_crop, flow, reference_crop, size)
+        size = inputs.check()
+        geometry = inputs.geometry
         device = self._engine.device
-        source = to_model_image(source_crop, r)
-        reference = source if reference_crop is None else to_model_image(reference_crop, r)
+        source = to_model_image(inputs.source_crop, r)
+        reference = source if inputs.reference_crop is None else to_model_image(inputs.reference_crop, r)
         screen = EditGeometry.screen(geometry.target).to(device) * (r / size)
         with self._lock:
             geo = geometry_image(screen, self._faces(geometry.faces, device), r)
-            grid = resize_grid(flow.grid.to(device, torch.float32), r)
+            grid = resize_grid(inputs.flow.grid.to(device, torch.float32), r)
             result = self._engine(source, reference, geo, grid)
         image = result.image[0].permute(1, 2, 0).float().cpu().numpy()
         return np.clip((image + 1.0) * 127.5, 0.0, 255.0).astype(np.float32)

@@ -8,8 +8,10 @@ raising. Loading (:func:`load_editor`) reads and verifies the weights; loaded ed
 a small LRU keyed by (resolved path, modification time, size, device), so the Studio's selector,
 the CLI and batch runs share one copy and a changed file is loaded afresh.
 
-The editor selector lists :func:`editor_choices`: the built-in warp editor first, then one
-:class:`EditorChoice` per checkpoint (disabled, with the problem as tooltip, when not ok).
+:func:`inspect_checkpoint` is the one header check of a checkpoint (the listing, the Studio's
+recent models and ``gafet model info`` use it). Which editor to build is an
+:class:`~core.editing.spec.EditorSpec` (:attr:`ModelEntry.spec`); :func:`core.editing.spec.build_editor`
+builds it, through :func:`load_editor` for checkpoints.
 """
 
 from __future__ import annotations
@@ -19,27 +21,24 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TypeVar
 
 import torch
 
 from core.assets import data_home
-from core.editing.editor import Editor
 from core.editing.gafet.editor import GafetEditor, check_model_config, editor_label
-from core.editing.warp.editor import WARP_EDITOR_NAME, WarpEditor
+from core.editing.spec import EditorSpec
+from core.errors import GafetError
 from core.nets.checkpoint import CheckpointError, CheckpointNotFoundError, check_structure, read_header
 
 __all__ = [
     "CHECKPOINT_SUFFIX",
-    "WARP_EDITOR_NAME",
-    "EditorChoice",
     "ModelEntry",
     "clear_cache",
-    "editor_choices",
     "find_checkpoint",
+    "inspect_checkpoint",
     "list_checkpoints",
     "load_editor",
-    "make_editor",
     "models_folder",
 ]
 
@@ -79,29 +78,19 @@ class ModelEntry:
         as the loaded editor's ``name``."""
         return editor_label(self.path, self.preset)
 
-
-@dataclass(frozen=True)
-class EditorChoice:
-    """An entry of the editor selector.
-
-    kind: "warp" (built in) or "gafet" (a checkpoint). label: what the selector shows.
-    path: the checkpoint (None for the warp editor). problem: why the entry cannot be used
-    (a disabled entry's tooltip), None when usable.
-    """
-
-    kind: Literal["warp", "gafet"]
-    label: str
-    path: Path | None = None
-    problem: str | None = None
-
     @property
-    def enabled(self) -> bool:
-        return self.problem is None
+    def spec(self) -> EditorSpec:
+        """The editor of this checkpoint (device chosen at load: CUDA when available)."""
+        return EditorSpec.gafet(self.path)
 
 
+
+
+_V = TypeVar("_V")
 _lock = threading.Lock()
-_entries: OrderedDict[tuple[Any, ...], ModelEntry] = OrderedDict()
-_editors: OrderedDict[tuple[Any, ...], GafetEditor] = OrderedDict()
+_Key = tuple[str, int, int, str]  # (resolved path, mtime ns, size, listed path or device)
+_entries: OrderedDict[_Key, ModelEntry] = OrderedDict()
+_editors: OrderedDict[_Key, GafetEditor] = OrderedDict()
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -116,7 +105,7 @@ def _stamp(path: Path) -> tuple[str, int, int]:
     return str(resolved), st.st_mtime_ns, st.st_size
 
 
-def _remember(cache: OrderedDict, key: tuple[Any, ...], value: Any, capacity: int) -> None:
+def _remember(cache: OrderedDict[_Key, _V], key: _Key, value: _V, capacity: int) -> None:
     for old in [k for k in cache if k[0] == key[0] and k[1:3] != key[1:3]]:
         del cache[old]  # the file changed: its old entries are stale
     cache[key] = value
@@ -125,10 +114,16 @@ def _remember(cache: OrderedDict, key: tuple[Any, ...], value: Any, capacity: in
         cache.popitem(last=False)
 
 
-def _entry(path: Path) -> ModelEntry:
+def inspect_checkpoint(path: str | os.PathLike[str]) -> ModelEntry:
+    """The one header check of a checkpoint: config and tensor shapes (no weights are read).
+
+    Never raises for a bad or missing file: the entry has ``ok=False`` and a UI-ready ``problem``.
+    Results are cached per file version (path, modification time, size).
+    """
+    path = Path(path)
     try:
         key = (*_stamp(path), str(path))
-    except CheckpointError as err:  # vanished between the directory listing and now
+    except CheckpointError as err:  # missing, or vanished between a directory listing and now
         return ModelEntry(path=path, name=path.stem, preset=None, resolution=None, size_bytes=0, ok=False,
                           problem=str(err))
     with _lock:
@@ -163,7 +158,7 @@ def list_checkpoints(folder: str | os.PathLike[str] | None = None) -> list[Model
         return []
     files = [p for p in root.iterdir()
              if p.suffix.lower() == CHECKPOINT_SUFFIX and not p.name.startswith(".") and not p.is_dir()]
-    entries = [_entry(p) for p in files]
+    entries = [inspect_checkpoint(p) for p in files]
     return sorted(entries, key=lambda e: (e.name.casefold(), e.name, str(e.path)))
 
 
@@ -193,12 +188,15 @@ def load_editor(path: str | os.PathLike[str], *, device: torch.device | str | No
 
     device: "cpu", "cuda", ... or None (CUDA when available). Raises the checkpoint module's
     :class:`~core.nets.checkpoint.CheckpointError` subclasses (missing, damaged, wrong format,
-    config mismatch, unsupported model); their ``str()`` is UI-ready.
+    config mismatch, unsupported model), and :class:`GafetError` for a CUDA device where there is
+    none; their ``str()`` is UI-ready.
     """
     from core.editing.gafet.engine import resolve_device
 
     path = Path(path)
     dev = resolve_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GafetError(f"Device {device}: no CUDA device is available here; use the CPU.")
     key = (*_stamp(path), str(dev))
     with _lock:
         if key in _editors:
@@ -217,20 +215,3 @@ def clear_cache() -> None:
     with _lock:
         _editors.clear()
         _entries.clear()
-
-
-def editor_choices(folder: str | os.PathLike[str] | None = None) -> list[EditorChoice]:
-    """The warp editor, then every listed checkpoint (a bad one with its problem)."""
-    choices = [EditorChoice(kind="warp", label=WARP_EDITOR_NAME)]
-    for entry in list_checkpoints(folder):
-        choices.append(EditorChoice(kind="gafet", label=entry.label, path=entry.path, problem=entry.problem))
-    return choices
-
-
-def make_editor(choice: EditorChoice, *, device: torch.device | str | None = "cpu") -> Editor:
-    """The editor of a selector entry (GaFET ones through :func:`load_editor`'s cache)."""
-    if choice.kind == "warp":
-        return WarpEditor()
-    if choice.path is None:
-        raise ValueError(f"EditorChoice {choice.label!r}: a GaFET entry needs a path")
-    return load_editor(choice.path, device=device)

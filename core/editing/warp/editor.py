@@ -12,8 +12,10 @@ Per slider move, in the aligned crop (R x R):
    when there is no reference photo (:mod:`core.editing.warp.mouth_fill`);
 4. composite into the source crop inside the feathered change mask (``masks.face``).
 
-:meth:`WarpEditor.edit_detailed` also returns the intermediate pieces (for tests, benchmarks and
-the detail-preserving full-resolution paste-back, which re-applies the flow to the photo itself).
+:meth:`WarpEditor.edit` returns the plain warp and where the crop holds made content with the
+crop (:class:`~core.editing.editor.EditOutput`: the detail-preserving full-resolution paste-back
+re-applies the flow to the photo itself and keeps the made content);
+:meth:`WarpEditor.edit_detailed` also returns the fills (for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -22,14 +24,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from core.checks import assert_shape
-from core.editing.editor import EditGeometry, EditMasks
+from core.editing.editor import EditInputs, EditOutput, warp_crop
 from core.editing.warp.eyes import EyeFill, EyeFillConfig, fill_eyes
 from core.editing.warp.mouth_fill import MouthFill, MouthFillConfig, fill_mouth
-from core.render.flow import FlowField
 
 WARP_EDITOR_NAME = "Warp (built-in)"
 
@@ -59,54 +57,29 @@ class WarpEdit(NamedTuple):
     replaced: np.ndarray
 
 
-def warp_image(image: np.ndarray, flow: FlowField, *, mode: str = "bicubic") -> np.ndarray:
-    """Backward-warp (R, R, 3) uint8 ``image`` with ``flow`` (grid (1, R, R, 2)) -> float32 [0, 255]."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32)
-    out = F.grid_sample(t, flow.grid.to(torch.float32), mode=mode, padding_mode="border", align_corners=False)
-    return out[0].permute(1, 2, 0).clamp(0.0, 255.0).numpy()
-
-
 class WarpEditor:
     """Editor protocol implementation (:class:`core.editing.editor.Editor`) with no weights."""
 
     name = WARP_EDITOR_NAME
 
-    def __init__(self, *, config: WarpEditorConfig = WarpEditorConfig()) -> None:  # noqa: B008 - frozen
+    def __init__(self, *, config: WarpEditorConfig = WarpEditorConfig()) -> None:
         self.config = config
 
     def __repr__(self) -> str:
         return f"WarpEditor(config={self.config!r})"
 
-    def edit(
-        self,
-        *,
-        source_crop: np.ndarray,
-        flow: FlowField,
-        masks: EditMasks,
-        reference_crop: np.ndarray | None,
-        geometry: EditGeometry,
-    ) -> np.ndarray:
-        """See :class:`core.editing.editor.Editor`; returns the (R, R, 3) uint8 edited crop."""
-        return self.edit_detailed(
-            source_crop=source_crop, flow=flow, masks=masks, reference_crop=reference_crop, geometry=geometry
-        ).crop
+    def edit(self, inputs: EditInputs) -> EditOutput:
+        """See :class:`core.editing.editor.Editor`: the (R, R, 3) uint8 edited crop, its plain flow
+        warp and where it holds made content (filled mouth and eyes)."""
+        detail = self.edit_detailed(inputs)
+        return EditOutput(crop=detail.crop, warped=detail.warped, replaced=detail.replaced)
 
-    def edit_detailed(
-        self,
-        *,
-        source_crop: np.ndarray,
-        flow: FlowField,
-        masks: EditMasks,
-        reference_crop: np.ndarray | None,
-        geometry: EditGeometry,
-    ) -> WarpEdit:
-        size = geometry.size
-        _check_crop(source_crop, size, "source_crop")
-        if reference_crop is not None:
-            _check_crop(reference_crop, None, "reference_crop")
-        assert_shape(flow.grid, (1, size, size, 2), "flow.grid")
+    def edit_detailed(self, inputs: EditInputs) -> WarpEdit:
+        """:meth:`edit` with the mouth and eye fills that were applied."""
+        size = inputs.check()
+        source_crop, reference_crop, geometry = inputs.source_crop, inputs.reference_crop, inputs.geometry
         cfg = self.config
-        warped = warp_image(source_crop, flow, mode=cfg.interpolation)
+        warped = warp_crop(source_crop, inputs.flow, mode=cfg.interpolation)
         out = warped.copy()
         empty = np.zeros((size, size), np.float32)
         eyes = EyeFill(np.zeros_like(warped), empty, ("unchanged", "unchanged"))
@@ -120,16 +93,8 @@ class WarpEditor:
                                config=cfg.mouth)
             out += mouth.alpha[..., None] * (mouth.rgb - out)
         src = source_crop.astype(np.float32)
-        out = src + masks.face[..., None] * (out - src)
+        out = src + inputs.masks.face[..., None] * (out - src)
         crop = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-        replaced = np.maximum(mouth.alpha, eyes.alpha) * masks.face
+        replaced = np.maximum(mouth.alpha, eyes.alpha) * inputs.masks.face
         return WarpEdit(crop=crop, warped=warped, mouth=mouth, eyes=eyes, replaced=replaced)
 
-
-def _check_crop(image: np.ndarray, size: int | None, name: str) -> None:
-    ok = isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    ok = ok and image.shape[0] == image.shape[1] and (size is None or image.shape[0] == size)
-    if not ok:
-        got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        want = f"({size}, {size}, 3)" if size else "(R, R, 3)"
-        raise ValueError(f"{name}: expected {want} uint8 RGB, got {got}")

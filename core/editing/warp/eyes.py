@@ -213,7 +213,7 @@ def fill_eyes(
     source_crop: np.ndarray,
     geometry: EditGeometry,
     reference_crop: np.ndarray | None = None,
-    config: EyeFillConfig = EyeFillConfig(),  # noqa: B008 - frozen
+    config: EyeFillConfig = EyeFillConfig(),
 ) -> EyeFill:
     """Eye-opening pixels for the target (see the module docstring).
 

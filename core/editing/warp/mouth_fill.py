@@ -253,7 +253,7 @@ def fill_mouth(
     source_crop: np.ndarray,
     geometry: EditGeometry,
     reference_crop: np.ndarray | None,
-    config: MouthFillConfig = MouthFillConfig(),  # noqa: B008 - frozen
+    config: MouthFillConfig = MouthFillConfig(),
 ) -> MouthFill:
     """The target's mouth interior and how much of it replaces the warp (see the module docstring).
 

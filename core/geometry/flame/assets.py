@@ -14,16 +14,14 @@ basis (ψ), P = pose correctives, J = joint regressor, W = blend weights.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from core.errors import GafetError
+from core.io.atomic import atomic_path
 
 N_VERTICES = 5023  # FLAME 2020 / 2023 topology
 N_FACES = 9976
@@ -103,7 +101,7 @@ class FlameAssets:
 
     # -- from the user's pickle -------------------------------------------------------------
     @classmethod
-    def from_flame_dict(cls, data: Any, *, source: str, n_shape: int = N_SHAPE_FLAME) -> FlameAssets:
+    def from_flame_dict(cls, data: object, *, source: str, n_shape: int = N_SHAPE_FLAME) -> FlameAssets:
         """Build from the dict a FLAME pickle holds (after :func:`flame_pickle.load_restricted`)."""
         _check(isinstance(data, Mapping), f"{source} holds a {type(data).__name__}, not a FLAME model dict.")
         missing = [k for k in REQUIRED_KEYS if k not in data]
@@ -237,12 +235,12 @@ class LandmarkEmbedding:
                                "full_lmk_* keys, or a static 51-point set plus the dynamic contour.")
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str) -> LandmarkEmbedding:
+    def from_dict(cls, data: object, *, source: str) -> LandmarkEmbedding:
         """Recognise the common embedding layouts (see the module docstring)."""
         _check(isinstance(data, Mapping),
                f"{source} holds a {type(data).__name__}, not a landmark embedding dict.")
 
-        def arr(key: str, dtype: Any) -> np.ndarray:
+        def arr(key: str, dtype: type[np.generic]) -> np.ndarray:
             val = data[key]
             _check(isinstance(val, np.ndarray) and val.dtype.kind in "biuf",
                    f"In {source}, '{key}' is a {type(val).__name__}, not a numeric array.")
@@ -312,14 +310,8 @@ def save_safetensors_atomic(path: Path, tensors: Mapping[str, np.ndarray],
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp, metadata=dict(metadata))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=dict(metadata))
 
 
 def load_safetensors(path: Path, *, expect_format: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:

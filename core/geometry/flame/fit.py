@@ -145,7 +145,8 @@ class _Problem:
     """Residuals r(x) of a batch of faces; x (N, P) = [β offset (ns, if fitted), ψ (ne), jaw (3),
     δ (3), ς (1), τ (3)] per face. The start values (β₀, s₀, R₀, t₀, σ) ride along in ``args``."""
 
-    def __init__(self, model: FlameModel, lmk: _Landmarks, config: FitConfig, ns: int, ne: int, dims: int):
+    def __init__(self, model: FlameModel, lmk: _Landmarks, config: FitConfig, ns: int, ne: int,
+                 dims: int) -> None:
         self.model, self.lmk, self.cfg, self.dims = model, lmk, config, dims
         self.ns, self.ne = (ns if config.fit_shape else 0), ne
         self.size = self.ns + ne + 10

@@ -17,8 +17,6 @@ safetensors (no pickle) and writes it atomically under::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from core.assets import AssetIntegrityError, AssetMissingError, data_home, sha25
 from core.errors import GafetError
 from core.geometry.flame.assets import N_SHAPE_FLAME, FlameAssets, LandmarkEmbedding
 from core.geometry.flame.unpickler import load_restricted, load_restricted_npy
+from core.io.atomic import atomic_write_text
 
 if TYPE_CHECKING:  # the import step does not need the model (nor torch)
     from core.geometry.flame.model import FlameConfig, FlameModel
@@ -134,21 +133,10 @@ def import_flame(model: Path | str, *, embeddings: tuple[Path | str, ...] = (), 
         old = _read_receipt(folder)
         if "embedding" in old:
             receipt["embedding"] = old["embedding"]
-    _write_json_atomic(folder / RECEIPT_FILE, receipt)
+    atomic_write_text(folder / RECEIPT_FILE, json.dumps(receipt, indent=2))
     return FlameImportResult(model_path=folder / MODEL_FILE, embedding_path=emb_path,
                              source_sha256=source_sha,
                              model_sha256=receipt["model"]["sha256"])  # type: ignore[index]
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_receipt(folder: Path) -> dict:

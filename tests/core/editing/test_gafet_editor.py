@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import NamedTuple
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from core.editing.editor import EditGeometry, EditMasks, Editor
-from core.editing.gafet.editor import (
-    GafetEditor,
-    UnsupportedModelError,
-    geometry_image,
-    resize_grid,
-    resize_rgb,
-    to_model_image,
-)
+from core.editing.editor import EditGeometry, EditInputs, Editor
+from core.editing.gafet.editor import GafetEditor, UnsupportedModelError, resize_rgb, to_model_image
 from core.editing.gafet.engine import GafetEngine
 from core.editing.masks import build_masks
 from core.editing.params import EditParams
@@ -36,7 +28,8 @@ from core.nets.checkpoint import (
 )
 from core.nets.config import preset
 from core.nets.gafet import GaFET
-from core.render.flow import FlowField, backward_flow, identity_grid, warp
+from core.render.flow import FlowField, backward_flow, identity_grid, resize_grid, warp
+from core.render.geometry_image import geometry_image
 
 CROP = 128  # R: larger than tiny-64's r = 64, so every input is resampled
 
@@ -59,20 +52,12 @@ def pipe(app_assets: None, tiny_ckpt: Path) -> EditPipeline:
 
 
 @pytest.fixture(scope="module")
-def prepared(pipe: EditPipeline, media) -> tuple[PreparedSource, PreparedReference]:  # noqa: ANN001
+def prepared(pipe: EditPipeline, media) -> tuple[PreparedSource, PreparedReference]:
     return (pipe.prepare_source(load_photo(media.path("single_face.jpg"))),
             pipe.prepare_reference(load_photo(media.path("surprise.jpg"))))
 
 
-class Inputs(NamedTuple):
-    source_crop: np.ndarray
-    flow: FlowField
-    masks: EditMasks
-    reference_crop: np.ndarray | None
-    geometry: EditGeometry
-
-
-def edit_inputs(pipe: EditPipeline, src: PreparedSource, ref: PreparedReference, alpha: float) -> Inputs:
+def edit_inputs(pipe: EditPipeline, src: PreparedSource, ref: PreparedReference, alpha: float) -> EditInputs:
     """What EditPipeline.render hands its editor."""
     target = pipe.target_vertices(src, ref, EditParams(alpha=alpha))
     link = pipe.geometry
@@ -81,8 +66,8 @@ def edit_inputs(pipe: EditPipeline, src: PreparedSource, ref: PreparedReference,
     flow = backward_flow(EditGeometry.screen(target), EditGeometry.screen(src.vertices)[..., :2],
                          torch.from_numpy(np.array(link.faces)), (CROP, CROP))
     masks = build_masks(geometry, flow.displacement[0].numpy())
-    return Inputs(src.aligned.crop, flow, masks,
-                  ref.aligned.crop if ref.aligned is not None else None, geometry)
+    return EditInputs(src.aligned.crop, flow, masks,
+                      ref.aligned.crop if ref.aligned is not None else None, geometry)
 
 
 def test_editor_protocol_and_name(tiny_ckpt: Path) -> None:
@@ -94,10 +79,10 @@ def test_editor_protocol_and_name(tiny_ckpt: Path) -> None:
     assert bare.name == "GaFET (tiny-64)"
 
 
-def test_edit_on_real_crops(pipe: EditPipeline, prepared, tiny_ckpt: Path) -> None:  # noqa: ANN001
+def test_edit_on_real_crops(pipe: EditPipeline, prepared, tiny_ckpt: Path) -> None:
     inputs = edit_inputs(pipe, *prepared, alpha=1.0)
     editor = GafetEditor.from_checkpoint(tiny_ckpt, device="cpu")
-    out = editor.edit(**inputs._asdict())
+    out = editor.edit(inputs).crop
     assert out.shape == (CROP, CROP, 3) and out.dtype == np.uint8
     outside = inputs.masks.face == 0
     assert outside.mean() > 0.1  # the crop has background the edit may not touch
@@ -105,37 +90,37 @@ def test_edit_on_real_crops(pipe: EditPipeline, prepared, tiny_ckpt: Path) -> No
     inside = inputs.masks.face > 0.5
     assert np.abs(out[inside].astype(int) - inputs.source_crop[inside]).mean() > 5  # the model's output
     # deterministic: the same editor again, and a second editor from the same file
-    np.testing.assert_array_equal(editor.edit(**inputs._asdict()), out)
-    again = GafetEditor.from_checkpoint(tiny_ckpt, device="cpu").edit(**inputs._asdict())
+    np.testing.assert_array_equal(editor.edit(inputs).crop, out)
+    again = GafetEditor.from_checkpoint(tiny_ckpt, device="cpu").edit(inputs).crop
     np.testing.assert_array_equal(again, out)
 
 
-def test_slider_moves_reuse_the_encodings(pipe: EditPipeline, prepared, tiny_ckpt: Path) -> None:  # noqa: ANN001
+def test_slider_moves_reuse_the_encodings(pipe: EditPipeline, prepared, tiny_ckpt: Path) -> None:
     src, ref = prepared
     editor = GafetEditor.from_checkpoint(tiny_ckpt, device="cpu")
-    outs = [editor.edit(**edit_inputs(pipe, src, ref, alpha)._asdict()) for alpha in (1.0, 0.6, 0.3)]
+    outs = [editor.edit(edit_inputs(pipe, src, ref, alpha)).crop for alpha in (1.0, 0.6, 0.3)]
     s = editor.stats
     assert (s.source_encodes, s.reference_encodes, s.decodes) == (1, 1, 3)
     assert not np.array_equal(outs[0], outs[1])  # geometry and flow did change the output
     # a preset (no reference photo): the source crop is the reference, so only E_d re-runs
     preset_inputs = edit_inputs(pipe, src, ref, 1.0)._replace(reference_crop=None)
-    via_none = editor.edit(**preset_inputs._asdict())
+    via_none = editor.edit(preset_inputs).crop
     assert (s.source_encodes, s.reference_encodes) == (1, 2)
-    explicit = editor.edit(**preset_inputs._replace(reference_crop=src.aligned.crop)._asdict())
+    explicit = editor.edit(preset_inputs._replace(reference_crop=src.aligned.crop)).crop
     np.testing.assert_array_equal(via_none, explicit)
     assert (s.source_encodes, s.reference_encodes, s.decodes) == (1, 2, 5)
 
 
-def test_intensity_zero_returns_the_source_without_running_the_model(pipe: EditPipeline, prepared,  # noqa: ANN001
+def test_intensity_zero_returns_the_source_without_running_the_model(pipe: EditPipeline, prepared,
                                                                      tiny_ckpt: Path) -> None:
     inputs = edit_inputs(pipe, *prepared, alpha=0.0)
     assert not inputs.masks.face.any()
     editor = GafetEditor.from_checkpoint(tiny_ckpt, device="cpu")
-    np.testing.assert_array_equal(editor.edit(**inputs._asdict()), inputs.source_crop)
+    np.testing.assert_array_equal(editor.edit(inputs).crop, inputs.source_crop)
     assert editor.stats.decodes == 0
 
 
-def test_geometry_image_of_the_target_mesh(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_geometry_image_of_the_target_mesh(pipe: EditPipeline, prepared) -> None:
     inputs = edit_inputs(pipe, *prepared, alpha=1.0)
     r = 64
     screen = EditGeometry.screen(inputs.geometry.target) * (r / CROP)
@@ -155,7 +140,7 @@ def test_geometry_image_of_the_target_mesh(pipe: EditPipeline, prepared) -> None
         assert abs((got + 0.5) - (want + 0.5) * r / CROP) <= 1.0
 
 
-def test_flow_resampling_commutes_with_warping(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_flow_resampling_commutes_with_warping(pipe: EditPipeline, prepared) -> None:
     inputs = edit_inputs(pipe, *prepared, alpha=1.0)
     r = 64
     assert torch.equal(resize_grid(identity_grid(CROP, CROP), r), identity_grid(r, r))
@@ -176,7 +161,7 @@ def test_flow_resampling_commutes_with_warping(pipe: EditPipeline, prepared) -> 
     assert image.shape == (1, 3, r, r) and -1.0 <= float(image.min()) and float(image.max()) <= 1.0
 
 
-def test_pipeline_end_to_end_full_resolution(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_pipeline_end_to_end_full_resolution(pipe: EditPipeline, prepared) -> None:
     src, ref = prepared
     result = pipe.render(src, ref, EditParams(alpha=1.0))
     photo = np.asarray(src.photo.rgb)
@@ -193,7 +178,7 @@ def test_pipeline_end_to_end_full_resolution(pipe: EditPipeline, prepared) -> No
     assert changed[near].mean() > 0.2  # the model's face was pasted back
 
 
-def test_pipeline_with_a_preset_and_plain_paste_back(tiny_ckpt: Path, media) -> None:  # noqa: ANN001
+def test_pipeline_with_a_preset_and_plain_paste_back(tiny_ckpt: Path, media) -> None:
     # R = 320: not a power of two, and large enough that the face is pasted back without the
     # detail-preserving photo warp (aligned.scale >= 0.95)
     pipe = EditPipeline(editor=GafetEditor.from_checkpoint(tiny_ckpt, device="cpu"), crop_size=320)
@@ -210,7 +195,7 @@ def test_pipeline_with_a_preset_and_plain_paste_back(tiny_ckpt: Path, media) -> 
     assert not np.array_equal(result.image, photo)
 
 
-def test_crop_smaller_than_the_model(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_crop_smaller_than_the_model(pipe: EditPipeline, prepared) -> None:
     big = edit_inputs(pipe, *prepared, alpha=1.0)
     small, s = 48, 48 / CROP  # r = 64 > R = 48: every input is upsampled, the output downsampled
 
@@ -225,8 +210,8 @@ def test_crop_smaller_than_the_model(pipe: EditPipeline, prepared) -> None:  # n
                          torch.from_numpy(np.array(g.faces)), (small, small))
     masks = build_masks(geometry, flow.displacement[0].numpy())
     crop = cv2.resize(big.source_crop, (small, small), interpolation=cv2.INTER_AREA)
-    out = pipe.editor.edit(source_crop=crop, flow=flow, masks=masks, reference_crop=big.reference_crop,
-                           geometry=geometry)
+    out = pipe.editor.edit(EditInputs(source_crop=crop, flow=flow, masks=masks,
+                                      reference_crop=big.reference_crop, geometry=geometry)).crop
     assert out.shape == (small, small, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out[masks.face == 0], crop[masks.face == 0])
 
@@ -252,10 +237,10 @@ def test_missing_damaged_and_unsupported_checkpoints(tmp_path: Path, tiny_ckpt: 
     assert isinstance(unsupported.value, CheckpointError)
 
 
-def test_bad_inputs_are_refused(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_bad_inputs_are_refused(pipe: EditPipeline, prepared) -> None:
     inputs = edit_inputs(pipe, *prepared, alpha=1.0)
     editor = pipe.editor
     with pytest.raises(ValueError, match="source_crop"):
-        editor.edit(**inputs._replace(source_crop=inputs.source_crop[:64, :64])._asdict())
+        editor.edit(inputs._replace(source_crop=inputs.source_crop[:64, :64]))
     with pytest.raises(ValueError, match="reference_crop"):
-        editor.edit(**inputs._replace(reference_crop=inputs.source_crop.astype(np.float32))._asdict())
+        editor.edit(inputs._replace(reference_crop=inputs.source_crop.astype(np.float32)))

@@ -1,4 +1,4 @@
-"""The models folder: cheap listing that flags bad files, cached loading, editor choices."""
+"""The models folder: cheap listing that flags bad files, cached loading, editor specs and the factory."""
 
 from __future__ import annotations
 
@@ -14,17 +14,15 @@ from safetensors.torch import save_file
 from core.editing.gafet import registry
 from core.editing.gafet.editor import GafetEditor
 from core.editing.gafet.registry import (
-    WARP_EDITOR_NAME,
-    EditorChoice,
     clear_cache,
-    editor_choices,
     find_checkpoint,
+    inspect_checkpoint,
     list_checkpoints,
     load_editor,
-    make_editor,
     models_folder,
 )
-from core.editing.warp.editor import WarpEditor
+from core.editing.spec import EditorSpec, build_editor
+from core.editing.warp.editor import WARP_EDITOR_NAME, WarpEditor
 from core.nets.checkpoint import CheckpointCorruptError, CheckpointNotFoundError, save_checkpoint
 from core.nets.config import config_from_json, config_to_json, preset
 from core.nets.gafet import GaFET, build_networks
@@ -153,19 +151,26 @@ def test_load_editor_errors(folder: Path, tiny_bytes: bytes) -> None:
         load_editor(damaged)
 
 
-def test_editor_choices(folder: Path) -> None:
-    choices = editor_choices(folder)
-    assert choices[0] == EditorChoice(kind="warp", label=WARP_EDITOR_NAME)
-    assert WARP_EDITOR_NAME == "Warp (built-in)" and choices[0].enabled and choices[0].path is None
-    gafet = {c.label: c for c in choices[1:]}
-    assert all(c.kind == "gafet" for c in gafet.values()) and len(gafet) == 6
-    good = gafet["GaFET: b-smiles (tiny-64)"]
-    assert good.enabled and good.path == folder / "b-smiles.safetensors"
-    bad = gafet["GaFET: broken"]
-    assert not bad.enabled and "damaged" in bad.problem
-    assert isinstance(make_editor(choices[0]), WarpEditor)
-    editor = make_editor(good)
-    assert editor is load_editor(good.path) and editor.name == good.label
+def test_entries_name_their_editor_and_the_factory_builds_it(folder: Path) -> None:
+    assert WARP_EDITOR_NAME == "Warp (built-in)"
+    assert isinstance(build_editor(EditorSpec.warp()), WarpEditor)
+    entries = {e.name: e for e in list_checkpoints(folder)}
+    good = entries["b-smiles"]
+    assert good.ok and good.spec == EditorSpec.gafet(folder / "b-smiles.safetensors")
+    editor = build_editor(good.spec.on("cpu"))
+    assert editor is load_editor(good.path, device="cpu") and editor.name == good.label
+    assert good.label == "GaFET: b-smiles (tiny-64)"
+    bad = entries["broken"]
+    assert not bad.ok and "damaged" in bad.problem
+    with pytest.raises(CheckpointCorruptError):
+        build_editor(bad.spec.on("cpu"))
+
+
+def test_inspect_checkpoint_is_the_listing_check(folder: Path, tmp_path: Path) -> None:
+    for entry in list_checkpoints(folder):
+        assert inspect_checkpoint(entry.path) == entry
+    missing = inspect_checkpoint(tmp_path / "gone.safetensors")
+    assert not missing.ok and "does not exist" in missing.problem
 
 
 def test_find_checkpoint(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

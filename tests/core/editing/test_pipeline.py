@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from core.editing import pipeline as pipeline_module
 from core.editing.editor import Editor
 from core.editing.masks import INNER_LIP_RING, OUTER_LIP_RING
 from core.editing.params import AU_NAMES, EditParams
@@ -41,14 +44,14 @@ def pipe(app_assets: None) -> EditPipeline:
 
 
 @pytest.fixture(scope="module")
-def prepared(pipe: EditPipeline, media):  # noqa: ANN201
+def prepared(pipe: EditPipeline, media):
     src = pipe.prepare_source(load_photo(media.path("anger.jpg")))
     ref = pipe.prepare_reference(load_photo(media.path("surprise.jpg")))
     return src, ref
 
 
 @pytest.fixture(scope="module")
-def full(pipe: EditPipeline, prepared) -> EditResult:  # noqa: ANN001
+def full(pipe: EditPipeline, prepared) -> EditResult:
     src, ref = prepared
     return pipe.render(src, ref, EditParams(alpha=1.0))
 
@@ -58,7 +61,7 @@ def test_warp_editor_implements_the_protocol() -> None:
     assert isinstance(editor, Editor) and editor.name == WARP_EDITOR_NAME == "Warp (built-in)"
 
 
-def test_prepare_is_cached(pipe: EditPipeline, prepared, media) -> None:  # noqa: ANN001
+def test_prepare_is_cached(pipe: EditPipeline, prepared, media) -> None:
     src, ref = prepared
     assert pipe.prepare_source(load_photo(media.path("anger.jpg"))) is src  # same file, same mtime
     assert pipe.prepare_reference(load_photo(media.path("surprise.jpg"))) is ref
@@ -66,7 +69,7 @@ def test_prepare_is_cached(pipe: EditPipeline, prepared, media) -> None:  # noqa
     assert len(src.faces) == 1 and ref.aligned is not None and ref.aus.shape == (20,)
 
 
-def test_render_runs_no_analysis(pipe: EditPipeline, prepared, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_render_runs_no_analysis(pipe: EditPipeline, prepared, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_a: object, **_k: object) -> None:
         raise AssertionError("render must not re-analyse")
 
@@ -79,7 +82,7 @@ def test_render_runs_no_analysis(pipe: EditPipeline, prepared, monkeypatch: pyte
     assert min(t.interpolate_ms, t.render_ms, t.editor_ms, t.paste_ms) >= 0 and t.total_ms > 0
 
 
-def test_alpha_zero_reproduces_the_source_exactly(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_alpha_zero_reproduces_the_source_exactly(pipe: EditPipeline, prepared) -> None:
     src, ref = prepared
     r = pipe.render(src, ref, EditParams(alpha=0.0))
     assert r.image is not None and r.image.shape == src.photo.rgb.shape
@@ -91,7 +94,7 @@ def test_alpha_zero_reproduces_the_source_exactly(pipe: EditPipeline, prepared) 
 
 
 def test_alpha_one_moves_the_expression_to_the_reference(pipe: EditPipeline, prepared, full: EditResult,
-                                                         record_property) -> None:  # noqa: ANN001
+                                                         record_property) -> None:
     src, ref = prepared
     out = pipe.prepare_source(memory_photo(full.image, "anger_to_surprise.png"))
     before = float(np.linalg.norm(src.fit.aus - ref.aus))
@@ -113,7 +116,7 @@ def test_alpha_one_moves_the_expression_to_the_reference(pipe: EditPipeline, pre
     assert raw.mean() < 8.0 and shape.mean() < 4.0 and shape.max() < 6.5
 
 
-def test_output_keeps_resolution_and_background(prepared, full: EditResult) -> None:  # noqa: ANN001
+def test_output_keeps_resolution_and_background(prepared, full: EditResult) -> None:
     src, _ = prepared
     photo = src.photo.rgb
     assert full.image.shape == photo.shape and full.image.dtype == np.uint8
@@ -143,7 +146,7 @@ def test_output_keeps_resolution_and_background(prepared, full: EditResult) -> N
     assert diff[near].mean() < 12.0
 
 
-def test_region_weight_zero_keeps_the_mouth(pipe: EditPipeline, prepared, full: EditResult) -> None:  # noqa: ANN001
+def test_region_weight_zero_keeps_the_mouth(pipe: EditPipeline, prepared, full: EditResult) -> None:
     src, ref = prepared
     r = pipe.render(src, ref, EditParams(alpha=1.0, regions=(("mouth", 0.0),)), full_resolution=False)
     lips = list(OUTER_LIP_RING + INNER_LIP_RING)
@@ -157,7 +160,7 @@ def test_region_weight_zero_keeps_the_mouth(pipe: EditPipeline, prepared, full: 
     np.testing.assert_allclose(r.target_vertices[brows], full.target_vertices[brows], atol=1.0)
 
 
-def test_au_override_moves_that_au(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_au_override_moves_that_au(pipe: EditPipeline, prepared) -> None:
     src, ref = prepared
     i = AU_NAMES.index("AU12")
     plain = pipe.render(src, ref, EditParams(alpha=1.0), full_resolution=False)
@@ -169,7 +172,7 @@ def test_au_override_moves_that_au(pipe: EditPipeline, prepared) -> None:  # noq
     assert (smile.target_vertices[corners, 1] < plain.target_vertices[corners, 1] - 3).all()
 
 
-def test_preset_reference(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
+def test_preset_reference(pipe: EditPipeline, prepared) -> None:
     src, _ = prepared
     ref = pipe.prepare_preset({"AU12": 0.9, "AU06": 0.6, "AU25": 0.8, "AU26": 0.6})
     assert ref.aligned is None and ref.vertices is None and ref.aus[AU_NAMES.index("AU12")] == 0.9
@@ -179,14 +182,14 @@ def test_preset_reference(pipe: EditPipeline, prepared) -> None:  # noqa: ANN001
         pipe.prepare_preset({"AU12": 1.5})
 
 
-def test_missing_face_index_is_a_user_error(pipe: EditPipeline, prepared, media) -> None:  # noqa: ANN001
+def test_missing_face_index_is_a_user_error(pipe: EditPipeline, prepared, media) -> None:
     # (a photo with no face at all: tests/cli/test_edit_cmd.py, exit code 3)
     assert issubclass(FaceIndexError, NoFaceError)
     with pytest.raises(FaceIndexError, match="has 1 face; face 3 does not exist"):
         pipe.prepare_source(load_photo(media.path("anger.jpg")), face_index=3)
 
 
-def test_24_megapixel_photo(pipe: EditPipeline, media) -> None:  # noqa: ANN001
+def test_24_megapixel_photo(pipe: EditPipeline, media) -> None:
     small = load_photo(media.path("single_face.jpg")).rgb
     side = 4000
     big = cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC)
@@ -203,3 +206,13 @@ def test_24_megapixel_photo(pipe: EditPipeline, media) -> None:  # noqa: ANN001
     assert not changed[:, :800].any() and not changed[:, 5200:].any()
     # the untouched photo detail is kept: where nothing moved the output equals the input exactly
     assert changed.mean() < 0.5
+
+
+def test_the_pipeline_knows_editors_only_through_the_protocol() -> None:
+    tree = ast.parse(inspect.getsource(pipeline_module))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not [m for m in imported if m and m.startswith(("core.editing.warp", "core.editing.gafet"))]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    probes = [ast.unparse(n) for n in calls
+              if n.func.id in ("getattr", "hasattr") and "editor" in ast.unparse(n.args[0])]
+    assert probes == []  # no guessing at what an editor can do beyond the protocol

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.editing.editor import EditGeometry
+from core.editing.editor import EditGeometry, EditInputs
 from core.editing.geometry_link import geometry_link
 from core.editing.masks import EYE_LOWER_LIDS, EYE_UPPER_LIDS, INNER_LIP_RING, build_masks, polygon_mask, ring
 from core.editing.warp.colour import to_lab
@@ -22,7 +22,7 @@ SIZE = 384
 
 
 @pytest.fixture(scope="module")
-def crops(app_assets: None, media):  # noqa: ANN201
+def crops(app_assets: None, media):
     analyzer = FaceAnalyzer()
     out = {}
     for name in ("anger.jpg", "happy.jpg"):
@@ -52,27 +52,27 @@ def squint(verts: np.ndarray, amount: float) -> np.ndarray:
     return v
 
 
-def edit(source_crop: np.ndarray, source: np.ndarray, target: np.ndarray, *, reference_crop=None,  # noqa: ANN001
-         reference=None) -> tuple[WarpEdit, np.ndarray]:  # noqa: ANN001
+def edit(source_crop: np.ndarray, source: np.ndarray, target: np.ndarray, *, reference_crop=None,
+         reference=None) -> tuple[WarpEdit, np.ndarray]:
     link = geometry_link()
     geometry = EditGeometry(faces=link.faces, source=source, target=target, reference=reference,
                             mouth_faces=link.mouth_faces, eye_faces=link.eye_faces, size=SIZE)
     flow = backward_flow(EditGeometry.screen(target), EditGeometry.screen(source)[..., :2],
                          torch.as_tensor(link.faces), (SIZE, SIZE))
     masks = build_masks(geometry, flow.displacement[0].numpy())
-    result = WarpEditor().edit_detailed(source_crop=source_crop, flow=flow, masks=masks,
-                                        reference_crop=reference_crop, geometry=geometry)
+    result = WarpEditor().edit_detailed(EditInputs(source_crop=source_crop, flow=flow, masks=masks,
+                                                   reference_crop=reference_crop, geometry=geometry))
     return result, masks.face
 
 
-def test_identity_target_changes_nothing(crops) -> None:  # noqa: ANN001
+def test_identity_target_changes_nothing(crops) -> None:
     a = crops["anger.jpg"]
     result, face = edit(a.crop, a.landmarks, a.landmarks.copy())
     assert np.array_equal(result.crop, a.crop) and not face.any()
     assert result.mouth.kind == "none" and result.eyes.states == ("unchanged", "unchanged")
 
 
-def test_mouth_from_the_reference_has_teeth_and_source_colours(crops) -> None:  # noqa: ANN001
+def test_mouth_from_the_reference_has_teeth_and_source_colours(crops) -> None:
     a, h = crops["anger.jpg"], crops["happy.jpg"]
     target = open_mouth(a.landmarks, 22.0)
     assert relative_opening(a.landmarks) < 0.03 < 0.15 < relative_opening(target)
@@ -92,7 +92,7 @@ def test_mouth_from_the_reference_has_teeth_and_source_colours(crops) -> None:  
     assert np.array_equal(result.crop[face == 0], a.crop[face == 0])
 
 
-def test_mouth_without_reference_is_synthesised(crops) -> None:  # noqa: ANN001
+def test_mouth_without_reference_is_synthesised(crops) -> None:
     a = crops["anger.jpg"]
     target = open_mouth(a.landmarks, 22.0)
     result, _ = edit(a.crop, a.landmarks, target)
@@ -106,7 +106,7 @@ def test_mouth_without_reference_is_synthesised(crops) -> None:  # noqa: ANN001
     assert lab[mid, 0].mean() < 35
 
 
-def test_open_source_mouth_keeps_its_teeth_unstretched(crops) -> None:  # noqa: ANN001
+def test_open_source_mouth_keeps_its_teeth_unstretched(crops) -> None:
     h = crops["happy.jpg"]
     target = open_mouth(h.landmarks, 16.0)
     result, _ = edit(h.crop, h.landmarks, target)
@@ -123,7 +123,7 @@ def test_open_source_mouth_keeps_its_teeth_unstretched(crops) -> None:  # noqa: 
     assert teeth_rows(result.warped.astype(np.uint8), target) > 1.3 * own  # ... the plain warp stretches them
 
 
-def test_closing_eyes_are_occluded_not_squashed(crops) -> None:  # noqa: ANN001
+def test_closing_eyes_are_occluded_not_squashed(crops) -> None:
     h = crops["happy.jpg"]
     target = squint(h.landmarks, 0.5)
     result, _ = edit(h.crop, h.landmarks, target)
@@ -139,7 +139,7 @@ def test_closing_eyes_are_occluded_not_squashed(crops) -> None:  # noqa: ANN001
     assert np.abs(got - h.crop[p_s[1], p_s[0]]).max() < 30
 
 
-def test_closed_eyes_show_lid_skin(crops) -> None:  # noqa: ANN001
+def test_closed_eyes_show_lid_skin(crops) -> None:
     h = crops["happy.jpg"]
     target = squint(h.landmarks, 0.93)
     result, _ = edit(h.crop, h.landmarks, target)
@@ -149,7 +149,7 @@ def test_closed_eyes_show_lid_skin(crops) -> None:  # noqa: ANN001
     assert abs(to_lab(result.crop[slit])[:, 0].mean() - skin[0]) < 25
 
 
-def test_eye_opening_from_a_slit_uses_the_reference_eye(crops) -> None:  # noqa: ANN001
+def test_eye_opening_from_a_slit_uses_the_reference_eye(crops) -> None:
     a, h = crops["anger.jpg"], crops["happy.jpg"]
     slit = squint(a.landmarks, 0.8)  # pretend the source's eyes were a slit ...
     result, _ = edit(a.crop, slit, a.landmarks, reference_crop=h.crop, reference=h.landmarks)

@@ -1,97 +1,30 @@
 """Alignment: FFHQ framing from the 468-point mesh, similarity matrices, ROI-only resampling.
 
 Meshes here are the MediaPipe canonical face (asset au-face-model) placed into photos by a
-similarity transform, so these tests do not depend on the face analyzer. The helpers
-``canonical_mesh`` and ``place_mesh`` are shared with the paste-back tests.
+similarity transform (``tests.helpers.face``, shared with the paste-back tests), so these tests
+do not depend on the face analyzer.
 """
 
 from __future__ import annotations
 
-import functools
 import tracemalloc
 
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from core.assets import asset_path
 from core.face.align import (
-    LEFT_EYE_RING,
-    MOUTH_CORNERS,
-    RIGHT_EYE_RING,
     AlignConfig,
     align_face,
     alignment_matrix,
     map_points,
     warp_affine,
 )
-from core.io import load_photo
-
-# Eye centres (image-left, image-right) and mouth centre, photo px, read off the test photos'
-# LiteRT face meshes: the canonical face is placed onto these three points.
-PHOTO_ANCHORS = {
-    "happy.jpg": ((189, 252), (317, 255), (249, 374)),
-    "anger.jpg": ((158, 265), (287, 260), (220, 392)),
-    "surprise.jpg": ((201, 236), (330, 237), (268, 379)),
-    "single_face.jpg": ((233, 248), (313, 247), (277, 327)),
-}
-
-
-@functools.cache
-def canonical_mesh() -> np.ndarray:
-    """(468, 3) float64 MediaPipe canonical face in cm, image axes (x right, y down, z away)."""
-    model = torch.load(asset_path("au-face-model", "canonical_face_model.pt"), weights_only=True)
-    pts = np.asarray(model, dtype=np.float64).reshape(468, 3)
-    return pts * np.array([1.0, -1.0, -1.0])
-
-
-def _anchors(mesh: np.ndarray) -> np.ndarray:
-    """(3, 2) eye centres and mouth centre of a mesh."""
-    return np.stack([
-        mesh[list(RIGHT_EYE_RING), :2].mean(axis=0),
-        mesh[list(LEFT_EYE_RING), :2].mean(axis=0),
-        mesh[list(MOUTH_CORNERS), :2].mean(axis=0),
-    ])
-
-
-def place_mesh(*, scale: float = 20.0, angle: float = 0.0, centre=(256.0, 256.0), targets=None) -> np.ndarray:
-    """The canonical face in photo px (468, 3): scaled (px per cm), rotated (degrees, counter-
-    clockwise on screen) about its eye-mouth centroid placed at ``centre``; or, with ``targets``
-    ((3, 2) eye, eye, mouth), the least-squares similarity onto those points."""
-    mesh = canonical_mesh()
-    src = _anchors(mesh)
-    if targets is not None:
-        dst = np.asarray(targets, dtype=np.float64)
-        matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
-    else:
-        theta = np.radians(angle)
-        rot = scale * np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
-        matrix = np.hstack([rot, (np.asarray(centre) - rot @ src.mean(axis=0))[:, None]])
-    return map_points(mesh, matrix)
-
-
-def photo_and_mesh(media, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 photo and a (468, 3) mesh placed on its face."""
-    return load_photo(media.path(name)).rgb, place_mesh(targets=PHOTO_ANCHORS[name])
-
-
-@functools.cache
-def _analyzed(path: str) -> tuple[np.ndarray, np.ndarray]:
-    from core.face.analyzer import FaceAnalyzer
-
-    photo = load_photo(path).rgb
-    (face,) = FaceAnalyzer().analyze(photo)
-    return photo, face.landmarks
-
-
-def real_photo_and_mesh(media, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W, 3) uint8 photo and its FaceAnalyzer mesh (468, 3), computed once per test session."""
-    return _analyzed(str(media.path(name)))
+from tests.helpers.face import anchors, photo_and_mesh, place_mesh, real_photo_and_mesh
 
 
 def _eyes_mouth(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    left, right, mouth = _anchors(points)
+    left, right, mouth = anchors(points)
     return left, right, mouth
 
 

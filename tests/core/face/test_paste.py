@@ -17,7 +17,7 @@ import pytest
 from core.face.align import AlignConfig, align_face, warp_affine
 from core.face.masks import face_mask
 from core.face.paste import PasteConfig, paste_back
-from tests.core.face.test_align import photo_and_mesh, place_mesh, real_photo_and_mesh
+from tests.helpers.face import photo_and_mesh, place_mesh, real_photo_and_mesh
 
 
 def _photo_mask(aligned, shape) -> np.ndarray:

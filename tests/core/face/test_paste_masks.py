@@ -8,7 +8,7 @@ import pytest
 from core.face.align import AlignConfig, align_face
 from core.face.masks import face_mask, face_size, feather_mask, hull_mask
 from core.face.paste import PasteConfig, change_mask
-from tests.core.face.test_align import place_mesh
+from tests.helpers.face import place_mesh
 
 
 def _crop_landmarks(size: int) -> np.ndarray:

@@ -109,3 +109,16 @@ def test_preset_objects_validate_too():
     p = ExpressionPreset(name="x", aus={"AU12": 1})
     with pytest.raises(TypeError):
         p.aus["AU12"] = 0.0  # read-only mapping
+
+
+def test_a_typed_preset_name_is_checked_with_a_ui_ready_message(tmp_path):
+    from core.geometry.presets import InvalidPresetNameError, check_preset_name, preset_path
+
+    check_preset_name("big smile.v2")
+    for bad in ("a/b", "x" * 65, "", "émoji😀"):
+        with pytest.raises(InvalidPresetNameError, match="cannot be a preset name: use 1-64 letters"):
+            check_preset_name(bad)
+    assert issubclass(InvalidPresetNameError, GafetError)
+    assert preset_path(tmp_path, "big smile") == tmp_path / "big_smile.json"
+    saved = save_preset(ExpressionPreset(name="big smile", aus={}), tmp_path)
+    assert saved == preset_path(tmp_path, "big smile")

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from core.nets.config import GafetConfig
-from core.nets.feature_deformation import identity_grid
 from core.nets.gafet import GaFET
+from core.render.flow import identity_grid
 
 MAX_STEPS = 300
 
@@ -21,7 +21,7 @@ def _example(r: int) -> tuple[torch.Tensor, ...]:
     mask = (xx.square() + yy.square() < 0.6).float()
     normals = torch.stack([xx, yy, (1 - xx.square() - yy.square()).clamp_min(0).sqrt()]) * mask
     geometry = torch.cat([normals, mask[None]])[None]
-    flow = identity_grid(1, r, r) + 0.05 * torch.stack([torch.sin(3 * yy), torch.cos(3 * xx)], dim=-1)[None]
+    flow = identity_grid(r, r) + 0.05 * torch.stack([torch.sin(3 * yy), torch.cos(3 * xx)], dim=-1)[None]
     warped = F.grid_sample(source, flow, align_corners=False)
     target = (warped * (1 - mask) + reference * mask).clamp(-1, 1)
     return source, reference, geometry, flow, target

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from core.nets.config import GafetConfig, preset
-from core.nets.feature_deformation import identity_grid
 from core.nets.gafet import GaFET, build_networks
 from core.nets.modulated_conv import ModulatedConv2d
+from core.render.flow import identity_grid
 from tests.helpers.nets import make_inputs
 
 SWITCHES = ("use_mfat", "use_global_modulation", "multiscale_attention", "use_feature_deformation",
@@ -31,7 +31,7 @@ def test_every_preset_builds_and_has_consistent_shapes_on_meta(name: str) -> Non
     meta = torch.device("meta")
     x = torch.zeros(1, 3, r, r, device=meta)
     geometry = torch.zeros(1, cfg.geometry_channels, r, r, device=meta)
-    out = nets.generator(x, x, geometry, identity_grid(1, r, r, device=meta), return_intermediates=True)
+    out = nets.generator(x, x, geometry, identity_grid(r, r, device=meta), return_intermediates=True)
     assert out.image.shape == (1, 3, r, r)
     inter = out.intermediates
     for i, (a, e) in enumerate(zip(inter.warped_appearance, inter.expression_features, strict=True)):
