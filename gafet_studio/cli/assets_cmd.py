@@ -1,4 +1,4 @@
-"""``gafet assets list|fetch|verify|path|import|import-flame``: manage the pretrained parts."""
+"""``gafet assets list|fetch|verify|path|import|import-flame|import-weights``: manage pretrained parts."""
 
 from __future__ import annotations
 
@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="accept FLAME's non-commercial research licence without a prompt",
     )
     fl.set_defaults(func=_import_flame)
+
+    iw = s.add_parser("import-weights", help="import metric weights you downloaded (SHA-256 checked): "
+                      "inception-fid (FID/KID/IS), lpips-alexnet (LPIPS)")
+    iw.add_argument("name", help="inception-fid or lpips-alexnet "
+                    "(curricularface / arcface: not supported yet)")
+    iw.add_argument("file", type=Path)
+    iw.set_defaults(func=_import_weights)
 
 
 def _ids(args: argparse.Namespace, group: str = "all") -> list[str]:
@@ -119,4 +126,11 @@ def _import_flame(args: argparse.Namespace) -> int:
     print(f"imported FLAME -> {r.model_path} (source SHA-256 {r.source_sha256})")
     if r.embedding_path:
         print(f"landmark embedding -> {r.embedding_path}")
+    return 0
+
+
+def _import_weights(args: argparse.Namespace) -> int:
+    from core.metrics import weights
+
+    print(f"imported {args.name} -> {weights.import_weights(args.name, args.file)}")
     return 0

