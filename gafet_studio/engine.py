@@ -355,7 +355,12 @@ class Engine(QObject):
         )
 
     def save_preset(self, name: str, folder: Path, *, overwrite: bool = False) -> None:
-        """Save the expression on show (the result's target AUs) as preset ``name`` in ``folder``."""
+        """Save the expression on show as preset ``name`` in ``folder``.
+
+        Presets are applied on top of a person's estimated neutral
+        (:meth:`core.editing.geometry_link.GeometryLink.preset_target`), so what is saved is the
+        shown target AUs relative to the source's neutral: loading the preset back onto the same
+        source shows the same expression (wherever it is at or above that neutral)."""
         r = self.session.result
         if r is None:
             self.session.notify(
@@ -363,6 +368,9 @@ class Engine(QObject):
             )
             return
         aus = np.asarray(r.result.target_aus, dtype=np.float64).copy()
+        source = self.session.source
+        if source is not None:
+            aus = np.clip(aus - source.prepared.fit.neutral_aus, 0.0, 1.0)
         self._start(
             Task.PRESET, save_preset_job, name, Path(folder), aus, overwrite, on_done=self.presetSaved.emit
         )

@@ -84,15 +84,19 @@ class EditGeometry:
 class EditMasks:
     """Crop-space masks of one edit, each (R, R) float32 in [0, 1].
 
-    face: where the edit may change the crop: the union of the source and target face hulls
-        plus the region the flow moves, feathered; exactly 0 where the crop must stay as it was.
+    face: the compositing weight of the edit: 1 inside ``region``, feathered *inside* its edge,
+        exactly 0 outside it (where the crop must stay as it was).
     mouth: the target's mouth opening (inside the inner-lip contour), edge anti-aliased.
     eyes: the target's eye openings (both eyes), edge anti-aliased.
+    region: {0, 1}, where the edit may change the crop: the target face plus where the flow moves
+        (:mod:`core.editing.face_flow`: the union of the source's and the target's faces); all 0
+        when nothing changes. None when the masks were made without it (then ``face > 0``).
     """
 
     face: np.ndarray
     mouth: np.ndarray
     eyes: np.ndarray
+    region: np.ndarray | None = None
 
 
 class EditInputs(NamedTuple):
@@ -133,11 +137,15 @@ class EditOutput(NamedTuple):
         (:func:`warp_crop`), when the editor made it anyway; None otherwise.
     replaced: (R, R) float32 in [0, 1], where ``crop`` holds made content (a filled mouth, eyes)
         rather than moved source pixels; None when the editor does not know (a generator).
+    displacement: (R, R, 2) float32 crop px, the backward displacement the editor actually moved
+        the source with, when it differs from ``inputs.flow``'s (the warp editor remaps the eye
+        openings); None: ``inputs.flow``'s. The full-resolution paste-back warps the photo with it.
     """
 
     crop: np.ndarray
     warped: np.ndarray | None = None
     replaced: np.ndarray | None = None
+    displacement: np.ndarray | None = None
 
 
 def warp_crop(crop: np.ndarray, flow: FlowField, *, mode: str = "bicubic") -> np.ndarray:

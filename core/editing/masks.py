@@ -1,4 +1,5 @@
-"""Crop-space masks of an edit: face (where the crop may change), mouth and eye openings.
+"""Crop-space masks of an edit: the region where the crop may change and its feathered weight
+(``face``), the mouth and eye openings. The one home of the edit's masks and mesh contours.
 
 Polygons come straight from the MediaPipe mesh contours (ordered rings below), drawn with
 sub-pixel precision and anti-aliased edges. All masks are (R, R) float32 in [0, 1], in crop
@@ -11,6 +12,7 @@ import cv2
 import numpy as np
 
 from core.editing.editor import EditGeometry, EditMasks
+from core.geometry.au.topology import FACE_OVAL
 
 # Ordered contours of the 468-point MediaPipe mesh (the person's right = image left).
 INNER_LIP_RING = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
@@ -27,6 +29,7 @@ EYE_LOWER_LIDS = ((33, 7, 163, 144, 145, 153, 154, 155, 133), (263, 249, 390, 37
 
 _SHIFT = 4  # sub-pixel bits for cv2 polygon drawing
 _CHANGE_EPS = 0.1  # px: a smaller displacement counts as "unchanged" (invisible, and keeps the photo exact)
+_FEATHER = 0.01  # the face mask rises to 1 over this fraction of R inside the region's edge
 
 
 def polygon_mask(points: np.ndarray, size: int, *, supersample: bool = True) -> np.ndarray:
@@ -76,14 +79,30 @@ def change_support(displacement: np.ndarray, *, eps: float = _CHANGE_EPS) -> np.
     return (np.linalg.norm(displacement, axis=-1) > eps).astype(np.float32)
 
 
-def build_masks(geometry: EditGeometry, displacement: np.ndarray) -> EditMasks:
+def inner_feather(region: np.ndarray, width: float) -> np.ndarray:
+    """(R, R) {0, 1} region -> float32 [0, 1]: exactly 0 outside the region, rising to 1 over
+    ``width`` px *inside* its edge (smoothstep of the distance to the nearest outside pixel)."""
+    inside = (region > 0.5).astype(np.uint8)
+    if not inside.any():
+        return np.zeros(region.shape, np.float32)
+    if width <= 0:
+        return inside.astype(np.float32)
+    dist = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    t = np.clip((dist - 0.5) / width, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def build_masks(geometry: EditGeometry, displacement: np.ndarray,
+                region: np.ndarray | None = None) -> EditMasks:
     """The masks of one edit.
 
     geometry: source/target meshes in crop px. displacement: (R, R, 2) float32 backward-flow
-    displacement px (0 where nothing moves).
-    face = the flow's support plus the target's mouth and eye openings where they differ from the
-    source's, grown and feathered by ~1.5 % of R. It is exactly 0 when the target equals the
-    source (intensity 0), so an unchanged edit leaves the photo bit-identical.
+    displacement px (0 where nothing moves). region: (R, R) {0, 1} where the edit may change the
+    crop (:func:`core.editing.face_flow.face_flow`); None: where the displacement exceeds 0.1 px
+    plus the target's face oval.
+    face = the region feathered inside its edge over ``_FEATHER`` x R. All masks but mouth/eyes are
+    exactly 0 when the target equals the source (intensity 0), so an unchanged edit leaves the
+    photo bit-identical.
     """
     size = geometry.size
     if displacement.shape != (size, size, 2):
@@ -92,15 +111,15 @@ def build_masks(geometry: EditGeometry, displacement: np.ndarray) -> EditMasks:
     mouth = polygon_mask(ring(tgt, INNER_LIP_RING), size)
     eyes = np.maximum(polygon_mask(ring(tgt, RIGHT_EYE_RING), size),
                       polygon_mask(ring(tgt, LEFT_EYE_RING), size))
-    support = change_support(displacement)
-    if not np.array_equal(src, tgt):
-        support = np.maximum(support, np.maximum(mouth, eyes))
-    if support.any():
-        pad = max(2, int(round(0.015 * size)))
-        face = feathered(support, grow_px=pad, blur_px=pad)
-    else:
-        face = np.zeros((size, size), np.float32)
-    return EditMasks(face=face, mouth=mouth, eyes=eyes)
+    if region is None:
+        region = change_support(displacement)
+        if not np.array_equal(src, tgt):
+            region = np.maximum(region, (polygon_mask(ring(tgt, FACE_OVAL), size) > 0).astype(np.float32))
+    elif region.shape != (size, size):
+        raise ValueError(f"region: expected ({size}, {size}), got {region.shape}")
+    region = (np.asarray(region) > 0.5).astype(np.float32)
+    face = inner_feather(region, max(1.5, _FEATHER * size))
+    return EditMasks(face=face, mouth=mouth, eyes=eyes, region=region)
 
 
 def mask_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int] | None:

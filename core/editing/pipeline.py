@@ -13,14 +13,15 @@ crop size), in small LRU caches. :meth:`render` only runs
    from the source's fitted expression towards them by ``alpha`` x the per-region weight of each
    vertex (the person's own landmarks plus the model's expression change, so ``alpha = 0`` is
    exactly the source);
-2. **render**: the backward flow target -> source (attribute rasterization, core.render) and the
-   crop masks;
+2. **render**: the backward flow target -> source (:mod:`core.editing.face_flow`: attribute
+   rasterization of the untangled target mesh, the identity outside the face) and the crop masks
+   (the region it may change, feathered inside);
 3. **editor**: the edited crop (:class:`~core.editing.editor.Editor`); its
-   :class:`~core.editing.editor.EditOutput` may also hold its plain flow warp and where it made
-   new content (the warp editor does), which the detail-preserving paste-back uses;
-4. **paste**: the crop back into the full-resolution photo, inside the crop's footprint only
-   (``core.face.paste.paste_back``; for faces larger in the photo than the crop, a
-   detail-preserving variant that warps the photo itself: :mod:`core.editing.photo_paste`).
+   :class:`~core.editing.editor.EditOutput` may also hold its plain flow warp, where it made
+   new content and the displacement it really used (the warp editor does);
+4. **paste**: into the full-resolution photo (:mod:`core.editing.photo_paste`): the photo's own
+   pixels resampled once through the flow, the made content from the crop, inside the region
+   only (``EditResult.region``; outside it the photo is unchanged, bit for bit).
 
 Vertices in results are crop px with pixel centres at integers (``core.face.align``).
 """
@@ -37,23 +38,22 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from core.editing.editor import EditGeometry, EditInputs, Editor, warp_crop
+from core.editing.editor import EditGeometry, EditInputs, Editor, EditOutput, warp_crop
+from core.editing.face_flow import FaceFlow, face_flow, flow_from_displacement
 from core.editing.geometry_link import ExpressionFit, geometry_link
 from core.editing.masks import build_masks
 from core.editing.params import AU_NAMES, EditParams
-from core.editing.photo_paste import paste_with_detail
+from core.editing.photo_paste import PhotoPaste, paste_with_detail
 from core.errors import GafetError
 from core.face.align import AlignConfig, AlignedFace, align_face
 from core.face.analyzer import FaceAnalyzer
 from core.face.errors import FaceIndexError, NoFaceError
-from core.face.paste import paste_back
 from core.face.types import Face
 from core.geometry.face_model import FaceParams
 from core.io import Photo
-from core.render.flow import FlowField, backward_flow, identity_grid
+from core.render.flow import FlowField
 
 _CACHE_ENTRIES = 6
-_DETAIL_PASTE_BELOW = 0.95  # aligned.scale below this (face larger in the photo than the crop): detail paste
 
 
 class InvalidPresetError(GafetError):
@@ -128,6 +128,10 @@ class EditResult:
     faces: (F, 3) int64 triangles. target_aus: (20,) float64 the AUs shown at this intensity,
     ``source + alpha * (target - source)`` (regions ignored). timings: :class:`Timings`.
     editor_name: the editor's ``name``.
+    region: (H, W) bool, read-only: the photo pixels the edit may change (the edit's face region,
+        :mod:`core.editing.face_flow`, in the photo); ``image`` equals the source photo bit for bit
+        everywhere else. None when ``full_resolution=False``.
+    crop_region: (R, R) float32 {0, 1}: the same in the crop (``EditMasks.region``).
     """
 
     crop: np.ndarray
@@ -139,6 +143,8 @@ class EditResult:
     target_aus: np.ndarray
     timings: Timings
     editor_name: str
+    region: np.ndarray | None = None
+    crop_region: np.ndarray | None = None
 
 
 def _photo_key(photo: Photo) -> tuple[Any, ...]:
@@ -258,22 +264,37 @@ class EditPipeline:
 
     # --- rendering (cheap) -------------------------------------------------------------------
 
-    def target_aus(self, reference: PreparedReference, params: EditParams) -> np.ndarray:
-        """(20,) the reference's AUs with ``params.au_overrides`` applied."""
-        return self.geometry.target_aus(reference.aus, dict(params.au_overrides))
+    def target_aus(self, reference: PreparedReference, params: EditParams,
+                   source: PreparedSource | None = None) -> np.ndarray:
+        """(20,) the target AUs with ``params.au_overrides`` applied: a photo reference's own
+        readings; a preset's AUs on top of ``source``'s single-photo neutral
+        (:meth:`~core.editing.geometry_link.GeometryLink.preset_target`; the bare preset without a
+        source)."""
+        aus = reference.aus
+        if reference.params is None and source is not None:  # a preset
+            aus = self.geometry.preset_target(source.fit, aus)
+        return self.geometry.target_aus(aus, dict(params.au_overrides))
 
     def target_vertices(self, source: PreparedSource, reference: PreparedReference,
                         params: EditParams) -> np.ndarray:
         """(468, 3) float32 crop px: the source mesh moved towards the target expression."""
-        change = self._change(source, self.target_aus(reference, params))
+        change = self._change(source, reference, params)
         alpha_v = self.geometry.vertex_weights(params.alpha, params.region_weights())
         return self.geometry.interpolate(source.vertices, change, alpha_v)
 
-    def _change(self, source: PreparedSource, aus: np.ndarray) -> np.ndarray:
-        """The full-intensity mesh change towards ``aus`` (cached: it only changes with the
-        reference or an AU override, not with the intensity or the region sliders)."""
-        key = (source.key, aus.tobytes())
-        return self._changes.get_or(key, lambda: self.geometry.expression_change(source.fit, aus))
+    def _change(self, source: PreparedSource, reference: PreparedReference, params: EditParams) -> np.ndarray:
+        """The full-intensity mesh change towards the target (its AUs and mouth aperture,
+        :class:`~core.editing.geometry_link.GeometryLink`; cached: it only changes with the reference
+        or an AU override, not with the intensity or the region sliders)."""
+        aus = self.target_aus(reference, params, source)
+        overrides = dict(params.au_overrides)
+        key = (source.key, reference.key, aus.tobytes(), tuple(sorted(overrides)))
+
+        def make() -> np.ndarray:
+            goal = self.geometry.mouth_goal(source.fit, aus, reference.vertices, overrides)
+            return self.geometry.expression_change(source.fit, aus, goal)
+
+        return self._changes.get_or(key, make)
 
     def render(self, source: PreparedSource, reference: PreparedReference, params: EditParams, *,
                full_resolution: bool = True) -> EditResult:
@@ -281,16 +302,17 @@ class EditPipeline:
         t0 = time.perf_counter()
         size = self.crop_size
         target = self.target_vertices(source, reference, params)
-        goal = self.target_aus(reference, params)
+        goal = self.target_aus(reference, params, source)
         shown = source.fit.aus + params.alpha * (goal - source.fit.aus)
+        t1 = time.perf_counter()
+
+        moved = self._flow(source.vertices, target)
+        target, flow = moved.target, moved.flow  # the target untangled (no folds)
         geometry = EditGeometry(
             faces=self.geometry.faces, source=source.vertices, target=target, reference=reference.vertices,
             mouth_faces=self.geometry.mouth_faces, eye_faces=self.geometry.eye_faces, size=size)
-        t1 = time.perf_counter()
-
-        flow = self._flow(source.vertices, target)
         displacement = flow.displacement[0].cpu().numpy()
-        masks = build_masks(geometry, displacement)
+        masks = build_masks(geometry, displacement, moved.region)
         t2 = time.perf_counter()
 
         reference_crop = reference.aligned.crop if reference.aligned is not None else None
@@ -302,46 +324,47 @@ class EditPipeline:
                              f"expected ({size}, {size}, 3) uint8")
         t3 = time.perf_counter()
 
-        image = None
+        image = region = None
         if full_resolution:
-            image = self._paste(source, crop, flow, displacement, masks.face, edit.warped, edit.replaced)
+            image, region = self._paste(source, crop, flow, edit, masks.face)
             image.setflags(write=False)
+            region.setflags(write=False)
         t4 = time.perf_counter()
 
         if reference.vertices is not None:
             ref_verts = reference.vertices
         else:
-            full = self._change(source, goal)
+            full = self._change(source, reference, params)
             ref_verts = (source.vertices + full).astype(np.float32)
         ms = lambda a, b: (b - a) * 1e3  # noqa: E731
         return EditResult(
             crop=crop, image=image, source_vertices=source.vertices, reference_vertices=ref_verts,
             target_vertices=target, faces=self.geometry.faces, target_aus=shown,
             timings=Timings(ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t3, t4), ms(t0, t4)),
-            editor_name=self.editor.name)
+            editor_name=self.editor.name, region=region, crop_region=masks.region)
 
-    def _flow(self, source: np.ndarray, target: np.ndarray) -> FlowField:
-        size = self.crop_size
-        if np.array_equal(source, target):  # intensity 0: the identity, no rasterization
-            grid = identity_grid(size, size, device=self.device)
-            zeros = torch.zeros(1, size, size, 2, device=self.device)
-            return FlowField(grid=grid, displacement=zeros, mask=zeros[..., 0])
-        tgt = EditGeometry.screen(target).to(self.device)
-        src = EditGeometry.screen(source)[..., :2].to(self.device)
-        return backward_flow(tgt, src, self._faces_t, (size, size))
+    def _flow(self, source: np.ndarray, target: np.ndarray) -> FaceFlow:
+        """The edit's fold-free flow, the identity outside the face, and its region
+        (:func:`core.editing.face_flow.face_flow`); intensity 0 is the identity, no rasterization."""
+        skip = np.zeros(len(self.geometry.faces), bool)
+        skip[np.concatenate([self.geometry.mouth_faces, *self.geometry.eye_faces])] = True
+        return face_flow(source, target, self.geometry.faces, self.crop_size, skip=skip, device=self.device)
 
-    def _paste(self, source: PreparedSource, crop: np.ndarray, flow: FlowField, displacement: np.ndarray,
-               mask: np.ndarray, warped: np.ndarray | None, replaced: np.ndarray | None) -> np.ndarray:
+    def _paste(self, source: PreparedSource, crop: np.ndarray, flow: FlowField, edit: EditOutput,
+               mask: np.ndarray) -> PhotoPaste:
+        """The edit in the full-resolution photo: the photo's own pixels warped once, the made
+        content from the crop (:mod:`core.editing.photo_paste`), for faces of any size."""
         rgb = np.asarray(source.photo.rgb)
         if not mask.any():
-            return np.array(rgb, copy=True)
-        aligned = source.aligned
-        if aligned.scale < _DETAIL_PASTE_BELOW:
-            if warped is None:  # the editor did not make the plain warp (a generator)
-                warped = warp_crop(aligned.crop, flow)
-            return paste_with_detail(photo=rgb, aligned=aligned, edited=crop, warped=warped,
-                                     displacement=displacement, mask=mask, replaced=replaced)
-        return paste_back(rgb, aligned, crop, mask=mask)
+            return PhotoPaste(np.array(rgb, copy=True), np.zeros(rgb.shape[:2], bool))
+        displacement = edit.displacement
+        if displacement is None:
+            displacement = flow.displacement[0].cpu().numpy()
+        warped = edit.warped
+        if edit.replaced is None and warped is None:  # a generator: its change is added to the warped photo
+            warped = warp_crop(source.aligned.crop, flow_from_displacement(displacement))
+        return paste_with_detail(photo=rgb, aligned=source.aligned, edited=crop, displacement=displacement,
+                                 mask=mask, replaced=edit.replaced, warped=warped)
 
 
 def preset_aus(preset: object) -> np.ndarray:

@@ -4,7 +4,8 @@ aggregates, tables, JSON and the HTML report. The metrics themselves are in :mod
 * :mod:`~core.evaluation.pairs`: what to evaluate (CSV, two folders, a video's hold-out frames);
 * :mod:`~core.evaluation.editors`: warp / GaFET checkpoints and the baselines ``identity`` and
   ``mouth-paste`` (:mod:`~core.evaluation.mouth_paste`);
-* :mod:`~core.evaluation.judges`: the independent identity and emotion judges;
+* :mod:`~core.evaluation.judges`: the independent identity and emotion judges, and the imported
+  CSIM network (CurricularFace / ArcFace) when there is one;
   :mod:`~core.evaluation.views`: what they (and the AU fit) see of one face;
 * :mod:`~core.evaluation.runner`: the loop (:class:`~core.evaluation.runner.Evaluator`), with
   :mod:`~core.evaluation.cache` and :mod:`~core.evaluation.scoring`;

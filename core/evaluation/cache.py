@@ -25,7 +25,7 @@ from PIL import Image
 from core.assets import data_home
 from core.io.atomic import atomic_path, atomic_write_text
 
-EVAL_VERSION = 1
+EVAL_VERSION = 2  # 2: dlib-68 landmarks in views; geometry, detail and clear-pair agreement in results
 EntryKind = Literal["views", "results"]
 
 

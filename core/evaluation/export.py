@@ -8,7 +8,12 @@
                 "expression_agrees", "identity_distance", ...}],
      "failures": [{"source", "reference", "editor", "error", "exit_code"}],
      "skipped": [{"source", "reference", "editor", "reason"}],
-     "unavailable": [{"metric", "label", "reason"}]}
+     "unavailable": [{"metric", "label", "reason"}],
+     "metric_labels": {key: label}}
+
+``judges.csim`` names the network CSIM was computed with (an imported CurricularFace / ArcFace, or
+the identity judge); ``metric_labels`` gives every metric's table label in this evaluation
+("csim": "CSIM (CurricularFace)" with an imported network).
 
 Emotion probabilities are {class: p} over the 7 classes; numbers that cannot be computed are null.
 """
@@ -26,6 +31,7 @@ from core.evaluation.records import PairOutcome
 from core.evaluation.runner import EvalSettings
 from core.evaluation.summary import EvaluationSummary
 from core.io.atomic import atomic_write_text
+from core.metrics import all_metrics
 from core.metrics.expression import AU_PRESENCE_THRESHOLD
 from core.metrics.inception import INPUT_MODE
 
@@ -53,7 +59,8 @@ def evaluation_json(summary: EvaluationSummary, outcomes: Sequence[PairOutcome],
                      "same_pose_deg": settings.same_pose_deg, "au_presence_threshold": AU_PRESENCE_THRESHOLD,
                      "fid_input_mode": INPUT_MODE, "real_faces": summary.real_faces},
         "judges": {"identity": summary.identity_judge, "emotion": summary.emotion_judge,
-                   "same_person_threshold": summary.same_person_threshold,
+                   "csim": summary.csim_judge, "same_person_threshold": summary.same_person_threshold,
+                   "landmarks": summary.landmark_judge,
                    "aus": "the project's 20-AU mesh fit (core.geometry.au.fit)"},
         "editors": editors,
         "pairs": [o.record.to_json() for o in outcomes if o.record is not None],
@@ -62,6 +69,7 @@ def evaluation_json(summary: EvaluationSummary, outcomes: Sequence[PairOutcome],
                      for o in outcomes if o.error is not None],
         "skipped": [pair_text(o) | {"reason": o.skipped} for o in outcomes if o.skipped is not None],
         "unavailable": [{"metric": u.key, "label": u.label, "reason": u.reason} for u in summary.unavailable],
+        "metric_labels": {m.key: summary.label(m.key) for m in all_metrics()},
     }
 
 

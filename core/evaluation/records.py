@@ -4,7 +4,8 @@
 JSON keys of :mod:`core.metrics` (``csim``, ``acd``, ``aed``, ``au_h``, ``ed``, ...). A number
 is None when it cannot be computed for that pair (no identity judge installed; no target for the
 paired metrics; no picture for a preset reference). Emotion probabilities are 7-tuples in the
-order of :data:`core.metrics.emotion.EMOTIONS`.
+order of :data:`core.metrics.emotion.EMOTIONS`; face measures (``geometry_*``) are
+:class:`~core.metrics.face_geometry.FaceGeometry`, written as {measure: value}.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.evaluation.editors import EvalEditor
 from core.evaluation.pairs import EvalPair
 from core.evaluation.views import FaceView
 from core.metrics.emotion import EMOTIONS
+from core.metrics.face_geometry import GAP_KEYS, FaceGeometry
 
 Probabilities = tuple[float, float, float, float, float, float, float]
 
@@ -53,9 +55,21 @@ class PairScores:
     psnr: float | None = None
     ssim: float | None = None
     lpips: float | None = None
+    expression_agrees_clear: bool | None = None  # None: not in issue 10's subset (emotion.is_clear_pair)
+    brow_gap_closure: float | None = None  # dlib-68 geometry, (O - S) / (R - S): core.metrics.face_geometry
+    eye_gap_closure: float | None = None
+    mouth_gap_closure: float | None = None
+    mouth_width_gap_closure: float | None = None
+    geometry_source: FaceGeometry | None = None
+    geometry_reference: FaceGeometry | None = None
+    geometry_output: FaceGeometry | None = None
+    detail_ratio: float | None = None  # output vs source: core.metrics.detail
+    face_box_mad: float | None = None
 
     NUMBER_KEYS = ("csim", "acd", "identity_distance", "aed", "au_h", "ed", "expression_agrees",
-                   "l1", "psnr", "ssim", "lpips")
+                   "l1", "psnr", "ssim", "lpips", "expression_agrees_clear", *GAP_KEYS, "detail_ratio",
+                   "face_box_mad")
+    RATE_KEYS = ("expression_agrees", "expression_agrees_clear")  # 0 / 1 outcomes: only the mean means much
 
     def number(self, key: str) -> float | None:
         """One per-pair number as a float (``expression_agrees`` as 0 / 1), None when absent."""
@@ -70,6 +84,8 @@ class PairScores:
             value = getattr(self, f.name)
             if f.name.startswith("emotion_"):
                 out[f.name] = None if value is None else dict(zip(EMOTIONS, value, strict=True))
+            elif f.name.startswith("geometry_"):
+                out[f.name] = None if value is None else value.to_json()
             elif finite and isinstance(value, float) and not math.isfinite(value):
                 out[f.name] = None
             else:
@@ -83,6 +99,8 @@ class PairScores:
             value = data.get(f.name)
             if f.name.startswith("emotion_") and isinstance(value, dict):
                 value = tuple(float(value[c]) for c in EMOTIONS)
+            elif f.name.startswith("geometry_") and isinstance(value, dict):
+                value = FaceGeometry.from_json(value)
             values[f.name] = value
         return cls(**values)  # type: ignore[arg-type]
 

@@ -30,7 +30,7 @@ from core.evaluation.editors import EditorRunner, EvalEditor
 from core.evaluation.judges import Judges
 from core.evaluation.pairs import EvalPair
 from core.evaluation.records import PairOutcome, PairRecord, PairScores
-from core.evaluation.scoring import PairedCrops, score_pair
+from core.evaluation.scoring import PairedCrops, detail_scores, score_pair
 from core.evaluation.views import VIEW_CROP, FaceJudge, FaceView, matching_face
 from core.face.align import AlignConfig, align_face
 from core.face.errors import FaceIndexError, NoFaceError
@@ -106,6 +106,10 @@ class Evaluator:
         self._face_judge: FaceJudge | None = None
         names = [None if judges.identity is None else judges.identity.name,
                  None if judges.emotion is None else judges.emotion.name]
+        if judges.csim is not None:  # only then: without one, the cache keys stay as they were
+            names.append(judges.csim.name)
+        if judges.landmarks is not None:
+            names.append(judges.landmarks.name)
         self._judge_names: list[str | None] = names
 
     # --- lazily loaded networks ------------------------------------------------------------
@@ -237,11 +241,14 @@ class Evaluator:
         if face is None:
             raise OutputFaceError(f"The judges found no face in the output of {editor.name} "
                                   f"for {pair.label}.")
-        output = self.face_judge.view(image, face)
         assert inputs.source_view is not None and inputs.reference_aus is not None
+        # the landmark judge reads the output in the source's box: only its pixels differ
+        output = self.face_judge.view(image, face, landmark_box=inputs.source_view.landmark_box)
+        detail = detail_scores(image, np.asarray(source.photo.rgb), source.faces[source.face_index].landmarks,
+                               face.landmarks, inputs.source_view.landmark_box)
         scores = score_pair(source=inputs.source_view, reference=inputs.reference_view,
                             reference_aus=inputs.reference_aus, preset=pair.preset, output=output,
-                            paired=self._paired(pair, image), lpips_model=self.lpips_model)
+                            paired=self._paired(pair, image), lpips_model=self.lpips_model, detail=detail)
         record = PairRecord(pair=pair, editor=editor, alpha=alpha, scores=scores, output=output)
         self.cache.save("results", key, {"scores": scores.to_json(finite=False), "output": output.to_json()},
                         output.crop)

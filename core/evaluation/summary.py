@@ -11,7 +11,7 @@ by name (``--metrics``), which the CLI turns into exit code 5 when weights are m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from core.evaluation.editors import EvalEditor
 from core.evaluation.judges import Judges
 from core.evaluation.records import PairOutcome, PairRecord, PairScores
 from core.evaluation.views import FaceView
-from core.metrics import all_metrics
+from core.metrics import all_metrics, metric
 from core.metrics.distribution import fd_dlib, fid, inception_score_splits, kid
 from core.metrics.inception import FidInception
 from core.metrics.weights import missing_message
@@ -63,14 +63,17 @@ class EditorSummary:
         """A set metric's value, or the per-pair metric's mean (or median) over the pairs."""
         if key in self.set_values:
             return self.set_values[key]
-        if key == "expression_agrees":
+        if key in PairScores.RATE_KEYS:
             return self.means.get(key)  # the agreement rate, whatever the statistic
         return (self.medians if statistic == "median" else self.means).get(key)
 
 
 @dataclass(frozen=True, eq=False)
 class EvaluationSummary:
-    """Every editor's row, the metrics left out, and what the numbers were measured with."""
+    """Every editor's row, the metrics left out, and what the numbers were measured with.
+    csim_judge: the network CSIM was computed with (the identity judge's name without an imported
+    one). metric_labels: labels that differ from the registry's (CSIM named after an imported
+    network: "CSIM (CurricularFace)"). landmark_judge: the face-geometry judge's name, or None."""
 
     editors: tuple[EditorSummary, ...]
     unavailable: tuple[Unavailable, ...]
@@ -78,6 +81,13 @@ class EvaluationSummary:
     identity_judge: str | None
     emotion_judge: str | None
     same_person_threshold: float | None
+    csim_judge: str | None = None
+    metric_labels: dict[str, str] = field(default_factory=dict)
+    landmark_judge: str | None = None
+
+    def label(self, key: str) -> str:
+        """The table / report label of metric ``key`` in this evaluation."""
+        return self.metric_labels.get(key) or metric(key).label
 
     def missing_requested_weights(self) -> list[Unavailable]:
         return [u for u in self.unavailable if u.requested and u.missing_weights]
@@ -90,7 +100,7 @@ def _stats(records: Sequence[PairRecord]) -> tuple[dict[str, float], dict[str, f
         values = values[np.isfinite(values)] if key == "psnr" else values
         if len(values):
             means[key] = float(np.mean(values))
-            if key != "expression_agrees":  # a 0/1 outcome: only its rate (the mean) means something
+            if key not in PairScores.RATE_KEYS:  # a 0/1 outcome: only its rate (the mean) means something
                 medians[key] = float(np.median(values))
     return medians, means
 
@@ -122,19 +132,23 @@ def summarize(outcomes: Sequence[PairOutcome], editors: Sequence[EvalEditor],
     """
     wanted = lambda key: not requested or key in requested  # noqa: E731
     unavailable: list[Unavailable] = []
+    labels = {} if judges.csim is None else {"csim": f"{metric('csim').label} ({judges.csim.label})"}
 
     def leave_out(key: str, reason: str, *, weights: bool = False) -> None:
-        label = next(m.label for m in all_metrics() if m.key == key)
+        label = labels.get(key) or next(m.label for m in all_metrics() if m.key == key)
         if all(u.key != key for u in unavailable):
             unavailable.append(Unavailable(key, label, reason, weights, key in requested))
 
     for m in all_metrics():
         if not wanted(m.key) or (m.group == "paired" and not has_targets):
             continue
-        if m.needs == "identity-judge" and judges.identity is None:
+        csim_net = m.key == "csim" and judges.csim is not None  # CSIM from an imported network
+        if m.needs == "identity-judge" and judges.identity is None and not csim_net:
             leave_out(m.key, judges.identity_problem or "No identity judge is installed.")
         elif m.needs == "emotion-judge" and judges.emotion is None:
             leave_out(m.key, judges.emotion_problem or "No emotion judge is installed.")
+        elif m.needs == "landmark-judge" and judges.landmarks is None:
+            leave_out(m.key, judges.landmarks_problem or "No landmark judge is installed.")
         elif m.needs == "inception-fid" and inception is None:
             leave_out(m.key, missing_message("inception-fid"), weights=True)
         elif m.needs == "lpips-alexnet" and not lpips_ready:
@@ -183,4 +197,8 @@ def summarize(outcomes: Sequence[PairOutcome], editors: Sequence[EvalEditor],
         editors=tuple(rows), unavailable=tuple(unavailable), real_faces=len(real_views),
         identity_judge=None if judges.identity is None else judges.identity.name,
         emotion_judge=None if judges.emotion is None else judges.emotion.name,
-        same_person_threshold=None if judges.identity is None else judges.identity.same_person_threshold)
+        same_person_threshold=None if judges.identity is None else judges.identity.same_person_threshold,
+        csim_judge=judges.csim.name if judges.csim is not None else (
+            None if judges.identity is None else judges.identity.name),
+        metric_labels=labels,
+        landmark_judge=None if judges.landmarks is None else judges.landmarks.name)

@@ -20,11 +20,15 @@ GROUP_TITLES: dict[MetricGroup, str] = {
     "identity": "Identity (output vs source)",
     "expression": "Expression (output vs reference)",
     "emotion": "Emotion judge (output vs reference)",
+    "geometry": "Face geometry (dlib-68: share of the source→reference gap closed; photo references)",
+    "detail": "Detail and stability (output vs source)",
     "distribution": "Distribution (outputs vs real faces)",
     "paired": "Paired (self-reenactment: output vs target)",
 }
 TABLE3_KEYS = ("fid", "csim", "aed", "au_h")  # the paper's Table 3 (ablations) columns
-_DECIMALS = {"fid": 2, "kid": 4, "is": 2, "fd_dlib": 3, "psnr": 2, "expression_agrees": 2}
+_DECIMALS = {"fid": 2, "kid": 4, "is": 2, "fd_dlib": 3, "psnr": 2, "expression_agrees": 2,
+             "expression_agrees_clear": 2, "brow_gap_closure": 2, "eye_gap_closure": 2,
+             "mouth_gap_closure": 2, "mouth_width_gap_closure": 2, "face_box_mad": 2}
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def format_table(title: str, summary: EvaluationSummary, keys: Sequence[str], *,
     if not cols:
         return None
     base = next((e for e in summary.editors if e.editor.name == baseline), None)
-    header = ["editor", "n", *(f"{c.metric.label} {c.metric.arrow}" for c in cols)]
+    header = ["editor", "n", *(f"{summary.label(c.metric.key)} {c.metric.arrow}" for c in cols)]
     rows = []
     for i, e in enumerate(summary.editors):
         name = labels[i] if labels is not None else e.editor.name
@@ -116,6 +120,9 @@ def format_ablations(summary: EvaluationSummary, labels: Sequence[str], *,
 def _measured_with(summary: EvaluationSummary, statistic: str, baseline: str | None) -> str:
     judges = [f"identity: {summary.identity_judge or 'none'}", f"emotion: {summary.emotion_judge or 'none'}",
               "AUs: the project's mesh fit"]
+    if summary.csim_judge is not None and summary.csim_judge != summary.identity_judge:
+        judges.insert(1, f"CSIM: {summary.csim_judge}")
+    judges.insert(-1, f"landmarks: {summary.landmark_judge or 'none'}")
     text = (f"Cells: {statistic} over the evaluated pairs (n); set metrics over all of an editor's outputs "
             f"against {summary.real_faces} real faces. Judges: {'; '.join(judges)}.")
     if baseline is not None:

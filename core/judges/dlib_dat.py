@@ -1,4 +1,6 @@
-"""A reader of dlib's serialized DNN files (``net_type`` saved with ``dlib::serialize``), no dlib needed.
+"""A reader of dlib's serialized files, no dlib needed: DNNs (``net_type`` saved with
+``dlib::serialize``, :func:`read_dlib_net`) and the regression-tree ``shape_predictor``
+(:func:`read_shape_predictor`, at the end of this module).
 
 dlib writes a network as nested C++ objects, outermost first, each with its own version tag
 (``dlib/dnn/core.h``, ``layers.h``, ``input.h``, ``loss.h``; primitives in ``dlib/serialize.h``):
@@ -322,7 +324,224 @@ def read_dlib_net(path: Path, layout: tuple[Wrapper, ...]) -> DlibNet:
     return DlibNet(input=net_input, layers=tuple(layers), loss=loss)
 
 
+# ---------------------------------------------------------------------------------------------
+# shape_predictor (dlib/image_processing/shape_predictor.h, Kazemi & Sullivan 2014)
+#
+# ``serialize(shape_predictor)`` writes, in order (every item one of dlib's integers; a float is two):
+#   version (1); initial_shape: a float column matrix (sizes written negated: -2P, -1; then 2P
+#   floats x0 y0 x1 y1 ... in the unit square of the face box); forests: C cascades of T trees,
+#   each tree = splits (S x (idx1, idx2, thresh)) then leaves (L float column matrices of 2P
+#   values, the shape increments); anchor_idx: C x F landmark indices; deltas: C x F (x, y) floats.
+# Because the whole file is a run of integers, it is decoded at once (:func:`decode_integers`)
+# and then cut into arrays: 16 M leaf values parse in a few seconds without a per-value loop.
+
+
+@dataclass(frozen=True, eq=False)
+class DlibShapeModel:
+    """A parsed ``shape_predictor``: C cascades of T depth-d regression trees over F pixel features.
+
+    initial_shape: (P, 2) float32, the mean shape in the unit face box (x, y).
+    split_pixels:  (C, T, S, 2) int64, the two feature indices a split compares (S = 2**d - 1).
+    split_thresholds: (C, T, S) float32; a split goes left (child 2i+1) when
+                   value[idx1] - value[idx2] > threshold, else right (2i+2).
+    leaf_values:   (C, T, L, P, 2) float32 shape increments (L = S + 1 leaves).
+    anchor_idx:    (C, F) int64, the landmark each feature pixel hangs on.
+    deltas:        (C, F, 2) float32, its offset from that landmark in the mean shape's frame.
+    """
+
+    initial_shape: np.ndarray
+    split_pixels: np.ndarray
+    split_thresholds: np.ndarray
+    leaf_values: np.ndarray
+    anchor_idx: np.ndarray
+    deltas: np.ndarray
+
+    @property
+    def num_parts(self) -> int:
+        return int(self.initial_shape.shape[0])
+
+
+def _integer_starts(b: np.ndarray, block: int = 4096, sync: int = 48) -> np.ndarray:
+    """Start offsets of every integer of a buffer that is nothing but dlib integers.
+
+    Each integer is a control byte (low 4 bits: how many value bytes follow) and its bytes, so
+    the starts form one chain from offset 0. The chain is followed in lockstep from many
+    anchors: a walk begun anywhere falls onto the true chain within a few steps (the codes
+    resynchronise), so walks of ``sync`` steps from every ``block``-th byte give anchors, and
+    the walk between consecutive anchors must land exactly on the next one; an anchor it jumps
+    over is off the chain and is replaced by the landing point (then all walks are redone).
+    """
+    n = len(b)
+    padded = np.concatenate([b, np.zeros(16, np.uint8)])
+
+    def step(q: np.ndarray) -> np.ndarray:
+        return q + 1 + (padded[q] & 15)
+
+    anchors = np.arange(0, n, block, dtype=np.int64)
+    for _ in range(sync):
+        anchors = np.where(anchors < n, step(anchors), anchors)
+    anchors[0] = 0
+    anchors = np.unique(anchors[anchors < n])
+    while True:
+        ends = np.append(anchors[1:], n)
+        pos = anchors.copy()
+        rows = []
+        live = pos < ends
+        while live.any():
+            rows.append(np.where(live, pos, -1))
+            pos = np.where(live, step(pos), pos)
+            live = pos < ends
+        missed = np.flatnonzero(pos != ends)
+        if not len(missed):
+            break
+        if missed[-1] == len(anchors) - 1:  # the last walk overshoots the end: not a file of integers
+            raise ValueError("the data is not a sequence of dlib integers")
+        i = int(missed[0])
+        anchors[i + 1] = pos[i]  # the landing point is on the chain; redo from there
+        anchors = np.unique(anchors)
+    starts = np.stack(rows, axis=1).reshape(-1)  # (anchor, step) order is file order
+    return starts[starts >= 0]
+
+
+def decode_integers(data: bytes) -> np.ndarray:
+    """Every integer of a buffer written as dlib integers only, as (N,) int64 (the encoding of
+    :class:`_Stream.int`; raises ValueError on a control byte dlib never writes)."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    if not len(b):
+        return np.zeros(0, np.int64)
+    starts = _integer_starts(b)
+    ctrl = b[starts]
+    size = (ctrl & 15).astype(np.int64)
+    if (size == 0).any() or (size > 8).any() or (ctrl & 0x70).any():
+        raise ValueError("bad integer control byte")
+    padded = np.concatenate([b, np.zeros(8, np.uint8)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 8)
+    values = np.empty(len(starts), np.int64)
+    chunk = 1 << 22
+    for i in range(0, len(starts), chunk):
+        s, n_bytes = starts[i:i + chunk], size[i:i + chunk]
+        raw = np.ascontiguousarray(windows[s + 1]).view("<u8")[:, 0]
+        keep = np.where(n_bytes >= 8, np.uint64(0xFFFFFFFFFFFFFFFF),
+                        (np.uint64(1) << (8 * n_bytes).astype(np.uint64)) - np.uint64(1))
+        v = (raw & keep).astype(np.int64)
+        values[i:i + chunk] = np.where(ctrl[i:i + chunk] & 0x80, -v, v)
+    return values
+
+
+class _Values:
+    """A cursor over decoded integers, with dlib's float and matrix encodings on top."""
+
+    def __init__(self, values: np.ndarray, source: str) -> None:
+        self.v = values
+        self.pos = 0
+        self.source = source
+
+    def fail(self, what: str) -> JudgeWeightsError:
+        return JudgeWeightsError(
+            f"{self.source} is not a dlib shape predictor: {what} (at value {self.pos}).")
+
+    def take(self, n: int) -> np.ndarray:
+        if n < 0 or self.pos + n > len(self.v):
+            raise self.fail(f"the file ends early (wanted {n} more values)")
+        out = self.v[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def int(self) -> int:
+        return int(self.take(1)[0])
+
+    def count(self, what: str, limit: int = 1 << 24) -> int:
+        n = self.int()
+        if not 0 <= n <= limit:
+            raise self.fail(f"{what} has a bad size {n}")
+        return n
+
+    def floats(self, n: int) -> np.ndarray:
+        pairs = self.take(2 * n).reshape(n, 2)
+        return _floats(pairs)
+
+    def column(self, what: str) -> np.ndarray:
+        rows, cols = self.int(), self.int()
+        if cols not in (1, -1) or rows == 0:
+            raise self.fail(f"{what} is a {rows}x{cols} matrix, expected a column")
+        return self.floats(abs(rows))
+
+
+def _floats(pairs: np.ndarray) -> np.ndarray:
+    """(..., 2) (mantissa, exponent) int64 -> (...) float32 (dlib's ``float_details``)."""
+    mantissa, exponent = pairs[..., 0], pairs[..., 1]
+    special = exponent >= 32000
+    out = np.ldexp(mantissa.astype(np.float64), np.where(special, 0, exponent).astype(np.int32))
+    if special.any():
+        out = np.where(exponent == 32000, np.inf, np.where(exponent == 32001, -np.inf,
+                       np.where(exponent == 32002, np.nan, out)))
+    return out.astype(np.float32)
+
+
+def read_shape_predictor(path: Path) -> DlibShapeModel:
+    """Parse a dlib ``shape_predictor`` ``.dat`` file (layout above). Raises
+    :class:`JudgeWeightsError` when it is another kind of file, truncated or inconsistent."""
+    name = Path(path).name
+    try:
+        values = decode_integers(Path(path).read_bytes())
+    except ValueError as err:
+        raise JudgeWeightsError(f"{name} is not a dlib shape predictor: {err}.") from None
+    s = _Values(values, name)
+    if s.int() != 1:
+        raise s.fail("unknown version")
+    initial = s.column("the initial shape")
+    if len(initial) % 2:
+        raise s.fail("the initial shape has an odd length")
+    parts = len(initial) // 2
+    cascades = s.count("the forests")
+    splits, thresholds, leaves = [], [], []
+    for _ in range(cascades):
+        n_tree = s.count("a forest")
+        if n_tree == 0:
+            raise s.fail("a forest has no trees")
+        # every tree of a forest has one size (dlib grows them to one depth): read them as rows
+        n_split = int(s.take(1)[0])
+        s.pos -= 1  # peeked: the rows below start with it
+        n_leaf = n_split + 1
+        if n_split < 1 or n_leaf & (n_leaf - 1):
+            raise s.fail(f"a tree has {n_split} splits; expected a complete tree")
+        leaf_len = 2 + 4 * parts  # rows, cols, then (mantissa, exponent) per value
+        tree_len = 2 + 4 * n_split + n_leaf * leaf_len
+        rows = s.take(n_tree * tree_len).reshape(n_tree, tree_len)
+        leaf = rows[:, 2 + 4 * n_split:].reshape(n_tree, n_leaf, leaf_len)
+        if ((rows[:, 0] != n_split).any() or (rows[:, 1 + 4 * n_split] != n_leaf).any()
+                or (np.abs(leaf[:, :, 0]) != 2 * parts).any() or (np.abs(leaf[:, :, 1]) != 1).any()):
+            raise s.fail("the trees of a forest differ in size, or a leaf is not a column of "
+                         f"{2 * parts} values")
+        block = rows[:, 1:1 + 4 * n_split].reshape(n_tree, n_split, 4)
+        splits.append(block[:, :, :2])
+        thresholds.append(_floats(block[:, :, 2:]))
+        leaves.append(_floats(leaf[:, :, 2:].reshape(n_tree, n_leaf, parts, 2, 2)))
+    if cascades == 0 or len({x.shape for x in splits}) != 1:
+        raise s.fail("the cascades are empty or differ in their trees")
+    anchors = [s.take(s.count("an anchor list")) for _ in range(s.count("the anchor lists"))]
+    deltas = [s.floats(2 * s.count("a delta list")).reshape(-1, 2) for _ in range(s.count("the delta lists"))]
+    if s.pos != len(values):
+        raise s.fail(f"{len(values) - s.pos} values are left over")
+    if len(anchors) != cascades or len(deltas) != cascades or len({len(a) for a in anchors + deltas}) != 1:
+        raise s.fail("the feature pixels do not match the cascades")
+    split_pixels = np.stack(splits)
+    anchor_idx = np.stack(anchors)
+    if (split_pixels < 0).any() or (split_pixels >= anchor_idx.shape[1]).any() \
+            or (anchor_idx < 0).any() or (anchor_idx >= parts).any():
+        raise s.fail("a split or feature pixel points outside its table")
+    return DlibShapeModel(
+        initial_shape=initial.reshape(parts, 2),
+        split_pixels=split_pixels,
+        split_thresholds=np.stack(thresholds),
+        leaf_values=np.stack(leaves),
+        anchor_idx=anchor_idx,
+        deltas=np.stack(deltas),
+    )
+
+
 __all__ = [
     "DlibAddPrev", "DlibAffine", "DlibConv", "DlibFc", "DlibInputRGB", "DlibLayer", "DlibLoss", "DlibNet",
-    "DlibPool", "DlibRelu", "DlibWrapperOnly", "Wrapper", "read_dlib_net",
+    "DlibPool", "DlibRelu", "DlibShapeModel", "DlibWrapperOnly", "Wrapper", "decode_integers",
+    "read_dlib_net", "read_shape_predictor",
 ]

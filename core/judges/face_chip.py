@@ -66,7 +66,7 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def similarity_matrix(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (Umeyama 1991) mapping src (N, 2) to dst (N, 2): (2, 3) float64."""
     mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
     s, d = src - mu_s, dst - mu_d
@@ -96,7 +96,7 @@ def chip_matrix(points: np.ndarray, size: int = CHIP_SIZE, padding: float = CHIP
     if size < 2 or padding < 0:
         raise ValueError(f"size must be >= 2 and padding >= 0, got {size}, {padding}")
     template = (padding + _TEMPLATE) / (2 * padding + 1) * size
-    to_photo = _similarity(template, pts)
+    to_photo = similarity_matrix(template, pts)
     p = to_photo[:, :2] @ (1.0, 0.0)
     angle, scale = math.atan2(p[1], p[0]), math.hypot(p[0], p[1])
     if scale < 1e-9:

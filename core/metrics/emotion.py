@@ -56,3 +56,34 @@ def expression_agrees(pred: np.ndarray, target: np.ndarray) -> float | np.ndarra
         raise ValueError(f"expression_agrees: shapes differ, {a.shape} vs {b.shape}")
     same = (np.argmax(a, axis=-1) == np.argmax(b, axis=-1)).astype(np.float64)
     return float(same) if same.ndim == 0 else same
+
+
+CLEAR_REFERENCE_P = 0.5  # issue 10: a reference counts when its top class has at least this probability
+
+
+def is_clear_pair(source: np.ndarray, reference: np.ndarray | str) -> bool:
+    """Whether a pair belongs to issue 10's agreement subset: the reference is clearly one class
+    (its top probability >= :data:`CLEAR_REFERENCE_P`; a preset's name always is) and the source's
+    top class differs from it. source: (7,) probabilities; reference: (7,) probabilities, or the
+    class name of a preset."""
+    if isinstance(reference, str):
+        ref_class = EMOTIONS[emotion_index(reference)]
+    else:
+        ref = check_probabilities(reference, "reference")
+        if ref.ndim != 1 or ref.max() < CLEAR_REFERENCE_P:
+            return False
+        ref_class = top_emotion(ref)
+    return top_emotion(source) != ref_class
+
+
+@register_metric(key="expression_agrees_clear", label="Emotion agrees (clear pairs)", group="emotion",
+                 better="higher", needs="emotion-judge",
+                 description="the agreement rate over issue 10's subset: the reference's top class has "
+                             "p >= 0.5 (or is a preset's) and the source's top class differs")
+def expression_agrees_clear(pred: np.ndarray, target: np.ndarray | str, source: np.ndarray) -> float | None:
+    """1.0 / 0.0 as :func:`expression_agrees` (target: the reference's (7,) probabilities, or a
+    preset's class name) for a pair of the subset (:func:`is_clear_pair`), None for other pairs."""
+    if not is_clear_pair(source, target):
+        return None
+    ref_class = EMOTIONS[emotion_index(target)] if isinstance(target, str) else top_emotion(target)
+    return float(top_emotion(pred) == ref_class)

@@ -4,7 +4,9 @@ The paper's CSIM uses CurricularFace (512-d) and its ACD an unnamed face-recogni
 Offline, the descriptors come from the identity judge (dlib's 128-d ResNet,
 :mod:`core.judges`); the judge's name is reported beside the numbers, so a dlib CSIM is never
 mistaken for a CurricularFace one (different scales: dlib's same-person threshold is a Euclidean
-distance of 0.6).
+distance of 0.6). When the user has imported CurricularFace or ArcFace weights, CSIM is the
+cosine of that network's 512-d embeddings instead and is labelled with it ("CSIM
+(CurricularFace)"); ACD and the identity distance stay on dlib's descriptors.
 
 Descriptors: (D,) or (N, D) float arrays, one per face (dlib's are not normalised: norms about
 1.4); pairs are compared along the last axis. Each function returns a float for (D,) inputs

@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-MetricGroup = Literal["identity", "expression", "emotion", "distribution", "paired"]
+MetricGroup = Literal["identity", "expression", "emotion", "geometry", "detail", "distribution", "paired"]
 MetricKind = Literal["pair", "set"]
 Better = Literal["higher", "lower"]
 # What a metric needs besides the photos: a judge network, or weights the user imports.
-Need = Literal["identity-judge", "emotion-judge", "inception-fid", "lpips-alexnet"]
+Need = Literal["identity-judge", "emotion-judge", "landmark-judge", "inception-fid", "lpips-alexnet"]
 
-GROUPS: tuple[MetricGroup, ...] = ("identity", "expression", "emotion", "distribution", "paired")
+GROUPS: tuple[MetricGroup, ...] = ("identity", "expression", "emotion", "geometry", "detail", "distribution",
+                                   "paired")
 
 _F = TypeVar("_F", bound=Callable[..., float])
 
@@ -113,4 +114,13 @@ def all_metrics() -> list[Metric]:
 
 def load_all() -> None:
     """Import every metric module, so each registers itself (idempotent)."""
-    from core.metrics import distribution, emotion, expression, identity, lpips_metric, paired  # noqa: F401
+    from core.metrics import (  # noqa: F401
+        detail,
+        distribution,
+        emotion,
+        expression,
+        face_geometry,
+        identity,
+        lpips_metric,
+        paired,
+    )

@@ -4,24 +4,35 @@ FID, KID and IS need the Inception-v3 FID weights and LPIPS needs ImageNet AlexN
 of them ships inside a registry package, and the app never downloads from the web. A user who
 has the file runs ``gafet assets import-weights NAME FILE``: the file's SHA-256 must equal the
 pinned one, and the file is copied (atomically) to ``<data home>/weights/NAME/<file name>``.
-Loading re-checks the hash once per process, so a tampered file is refused.
+Loading re-checks the hash once per process, so a tampered file is refused. Training's LPIPS and
+contextual losses need torchvision's ImageNet VGG-16 and VGG-19 (``vgg16``, ``vgg19``), imported
+the same way.
 
-Face-recognition weights for the paper's own CSIM (CurricularFace, ArcFace) are not supported
-yet: the networks that read them are not in this release, so importing them is refused with
-that reason rather than accepted and ignored.
+The paper's CSIM uses a face-recognition network: CurricularFace IR-101 (``curricularface``) or
+ArcFace IResNet-100 / -50 (``arcface-r100`` / ``arcface-r50``), read by
+:mod:`core.judges.iresnet`. No official SHA-256 of those files is known here, so the user gives
+the hash that came with the download (``--sha256 HEX``): the import checks the file against it
+and against the network (its keys and shapes must be exactly the network's, so a wrong file is
+refused at import, not at evaluation), then records the hash beside the installed copy
+(``IMPORTED.json``, written atomically); every later load re-checks the installed file against
+that recorded hash.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.assets import AssetError, data_home, sha256_file
 from core.errors import EXIT_ERROR, EXIT_UNREADABLE, GafetError
-from core.io.atomic import atomic_path
+from core.io.atomic import atomic_path, atomic_write_text
+
+RECORD = "IMPORTED.json"  # beside a user-hashed file: the SHA-256 it was imported with
 
 
 @dataclass(frozen=True)
@@ -29,16 +40,28 @@ class WeightsFile:
     """One importable weights file.
 
     name: what ``import-weights`` takes. filename: the file's usual name (kept on import).
-    sha256 / size: the pinned file. used_by: the metrics that need it. origin: where people get it.
+    sha256 / size: the pinned file, or None where the user gives the hash (``--sha256``).
+    used_by: the metrics that need it. origin: where people get it. network: the
+    :data:`core.judges.iresnet.FACE_NETS` key whose state dict the file must hold, or None.
     """
 
     name: str
     filename: str
-    sha256: str
-    size: int
+    sha256: str | None
+    size: int | None
     used_by: str
     origin: str
+    network: str | None = None
 
+    @property
+    def pinned(self) -> bool:
+        """Whether the project knows the file's SHA-256 (else the user gives it on import)."""
+        return self.sha256 is not None
+
+
+_ARCFACE_ZOO = ("insightface's arcface_torch model zoo (github.com/deepinsight/insightface, "
+                "recognition/arcface_torch/README.md, 'Model Zoo': the {tag} folder's backbone.pth; "
+                "non-commercial research use)")
 
 WEIGHTS: dict[str, WeightsFile] = {
     "inception-fid": WeightsFile(
@@ -58,15 +81,60 @@ WEIGHTS: dict[str, WeightsFile] = {
         used_by="LPIPS",
         origin="torchvision's ImageNet AlexNet (download.pytorch.org/models/alexnet-owt-7be5be79.pth)",
     ),
+    # Training's perceptual losses (training/perceptual.py). SHA-256: torchvision's published file
+    # hashes (the file name carries their first 8 hex digits), sizes in bytes.
+    "vgg16": WeightsFile(
+        name="vgg16",
+        filename="vgg16-397923af.pth",
+        sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+        size=553_433_881,
+        used_by="the LPIPS training loss (LPIPS v0.1 on VGG-16)",
+        origin="torchvision's ImageNet VGG-16 (https://download.pytorch.org/models/vgg16-397923af.pth)",
+    ),
+    "vgg19": WeightsFile(
+        name="vgg19",
+        filename="vgg19-dcbb9e9d.pth",
+        sha256="dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+        size=574_673_361,
+        used_by="the contextual training loss (VGG-19 features)",
+        origin="torchvision's ImageNet VGG-19 (https://download.pytorch.org/models/vgg19-dcbb9e9d.pth)",
+    ),
+    "curricularface": WeightsFile(
+        name="curricularface",
+        filename="CurricularFace_Backbone.pth",
+        sha256=None,
+        size=None,
+        used_by="CSIM (the paper's identity metric: CurricularFace IR-101, 512-d)",
+        origin="the CurricularFace README (github.com/HuangYG123/CurricularFace, section 'Model': "
+               "'The IR101 pretrained model', on Google Drive or Baidu Cloud)",
+        network="curricularface",
+    ),
+    "arcface-r100": WeightsFile(
+        name="arcface-r100",
+        filename="backbone.pth",
+        sha256=None,
+        size=None,
+        used_by="CSIM (ArcFace IResNet-100, 512-d)",
+        origin=_ARCFACE_ZOO.format(tag="ms1mv3_arcface_r100_fp16 (or glint360k_cosface_r100_fp16_0.1)"),
+        network="arcface-r100",
+    ),
+    "arcface-r50": WeightsFile(
+        name="arcface-r50",
+        filename="backbone.pth",
+        sha256=None,
+        size=None,
+        used_by="CSIM (ArcFace IResNet-50, 512-d)",
+        origin=_ARCFACE_ZOO.format(tag="ms1mv3_arcface_r50_fp16"),
+        network="arcface-r50",
+    ),
 }
 
 # Names people may try, with why they are refused.
 NOT_SUPPORTED: dict[str, str] = {
-    "curricularface": "CurricularFace (IR-101) is not supported yet: the network that reads its weights is "
-                      "not part of this release. CSIM and ACD use dlib's 128-d ResNet and say so.",
-    "arcface": "ArcFace is not supported yet: the network that reads its weights is not part of this "
-               "release. CSIM and ACD use dlib's 128-d ResNet and say so.",
+    "arcface": "ArcFace comes in two sizes: name the one you have, arcface-r100 (IResNet-100, about 261 MB) "
+               "or arcface-r50 (IResNet-50, about 174 MB).",
 }
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class WeightsError(GafetError):
@@ -77,6 +145,11 @@ class WeightsError(GafetError):
 
 class UnknownWeightsError(WeightsError):
     """A weights name that is not importable (or not supported yet)."""
+
+
+class HashRequiredError(WeightsError):
+    """Weights without a pinned SHA-256 were imported without ``--sha256``, or with a malformed
+    one (exit code 1). ``str()`` says where to get the file and how to compute its hash."""
 
 
 class WeightsFileUnreadableError(WeightsError):
@@ -90,7 +163,7 @@ class MissingWeightsError(AssetError):
 
 
 class WeightsIntegrityError(AssetError):
-    """A weights file's SHA-256 is not the pinned one (exit code 5)."""
+    """A weights file's SHA-256 is not the pinned (or recorded) one (exit code 5)."""
 
 
 def weights_file(name: str) -> WeightsFile:
@@ -103,6 +176,11 @@ def weights_file(name: str) -> WeightsFile:
     raise UnknownWeightsError(f"Unknown weights '{name}'; importable: {', '.join(WEIGHTS)}.")
 
 
+def face_net_weights() -> list[WeightsFile]:
+    """The importable face-recognition weights (CSIM), the paper's own (CurricularFace) first."""
+    return [w for w in WEIGHTS.values() if w.network is not None]
+
+
 def weights_dir(home: Path | None = None) -> Path:
     return (home or data_home()) / "weights"
 
@@ -113,16 +191,79 @@ def installed_path(name: str, home: Path | None = None) -> Path:
     return weights_dir(home) / w.name / w.filename
 
 
+def record_path(name: str, home: Path | None = None) -> Path:
+    """Where the SHA-256 a user-hashed file was imported with is recorded."""
+    return installed_path(name, home).parent / RECORD
+
+
+def _import_command(w: WeightsFile) -> str:
+    hash_part = "" if w.pinned else " --sha256 HEX"
+    return f"gafet assets import-weights {w.name} {w.filename}{hash_part}"
+
+
 def missing_message(name: str) -> str:
     """What to tell a user whose metric needs the weights ``name``."""
     w = weights_file(name)
-    return (f"the weights file '{w.filename}' ({w.size / 1e6:.1f} MB, SHA-256 {w.sha256[:16]}…), used by "
-            f"{w.used_by}, is not imported. Get it from {w.origin}, then run "
-            f"`gafet assets import-weights {w.name} {w.filename}`.")
+    if w.pinned:
+        assert w.sha256 is not None and w.size is not None
+        what = f"the weights file '{w.filename}' ({w.size / 1e6:.1f} MB, SHA-256 {w.sha256[:16]}…)"
+    else:
+        what = f"the weights file '{w.filename}'"
+    return (f"{what}, used by {w.used_by}, is not imported. Get it from {w.origin}, then run "
+            f"`{_import_command(w)}`.")
+
+
+def hash_help(name: str) -> str:
+    """How to get the weights ``name`` and check them: the message for an import without ``--sha256``."""
+    w = weights_file(name)
+    return (f"Importing '{w.name}' needs --sha256 HEX: no official SHA-256 of {w.filename} is known to "
+            f"GaFET, so give the one published with your download, or one you computed on a copy you "
+            f"trust (Linux: `sha256sum {w.filename}`; macOS: `shasum -a 256 {w.filename}`; Windows: "
+            f"`certutil -hashfile {w.filename} SHA256`). The import checks the file against it and "
+            f"records it, so any later change to the installed copy is detected. Get the file from "
+            f"{w.origin}, then run `{_import_command(w)}`.")
+
+
+def _normalized_hash(name: str, value: str) -> str:
+    digest = value.strip().lower().removeprefix("sha256:")
+    if not _HEX64.fullmatch(digest):
+        raise HashRequiredError(f"--sha256 must be 64 hexadecimal digits (a SHA-256), got '{value.strip()}'. "
+                                f"{hash_help(name)}")
+    return digest
+
+
+def _read_record(name: str, home: Path | None) -> dict[str, object] | None:
+    path = record_path(name, home)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise WeightsIntegrityError(f"The import record '{path}' cannot be read; import the weights again "
+                                    f"(`{_import_command(weights_file(name))}`).") from None
+    if not isinstance(data, dict) or not _HEX64.fullmatch(str(data.get("sha256", ""))) \
+            or not isinstance(data.get("size"), int):
+        raise WeightsIntegrityError(f"The import record '{path}' is damaged; import the weights again "
+                                    f"(`{_import_command(weights_file(name))}`).")
+    return data
 
 
 def is_imported(name: str, home: Path | None = None) -> bool:
-    return installed_path(name, home).is_file()
+    """Whether the file is in place (and, for user-hashed weights, its hash recorded)."""
+    w = weights_file(name)
+    if not installed_path(name, home).is_file():
+        return False
+    return w.pinned or record_path(name, home).is_file()
+
+
+def expected_sha256(name: str, home: Path | None = None) -> str | None:
+    """The SHA-256 the weights ``name`` are checked against: pinned, or recorded on import (None:
+    a user-hashed file not imported)."""
+    w = weights_file(name)
+    if w.pinned:
+        return w.sha256
+    record = _read_record(name, home)
+    return None if record is None else str(record["sha256"])
 
 
 @functools.lru_cache(maxsize=8)
@@ -134,7 +275,8 @@ def weights_path(name: str, home: Path | None = None) -> Path:
     """The imported, hash-checked weights file ``name``.
 
     Raises :class:`MissingWeightsError` (with how to import it) when absent, and
-    :class:`WeightsIntegrityError` when its SHA-256 changed since the import.
+    :class:`WeightsIntegrityError` when its SHA-256 changed since the import (against the pinned
+    hash, or the one recorded on import).
     """
     w = weights_file(name)
     path = installed_path(name, home)
@@ -142,32 +284,83 @@ def weights_path(name: str, home: Path | None = None) -> Path:
         st = path.stat()
     except FileNotFoundError:
         raise MissingWeightsError(missing_message(name)) from None
-    if st.st_size != w.size or not _checked(str(path), st.st_mtime_ns, st.st_size, w.sha256):
+    if w.pinned:
+        expected, size = w.sha256, w.size
+    else:
+        record = _read_record(name, home)
+        if record is None:
+            raise MissingWeightsError(missing_message(name))
+        expected, size = str(record["sha256"]), int(record["size"])  # type: ignore[call-overload]
+    assert expected is not None
+    if st.st_size != size or not _checked(str(path), st.st_mtime_ns, st.st_size, expected):
         raise WeightsIntegrityError(f"The imported weights '{path}' no longer match their SHA-256 "
-                                    f"{w.sha256}; import the file again.")
+                                    f"{expected}; import the file again.")
     return path
 
 
-def import_weights(name: str, file: str | os.PathLike[str], home: Path | None = None) -> Path:
-    """Check ``file`` against the pinned SHA-256 of ``name`` and copy it into place; returns where.
+def import_weights(name: str, file: str | os.PathLike[str], home: Path | None = None, *,
+                   sha256: str | None = None) -> Path:
+    """Check ``file`` and copy it into place; returns where.
 
-    Raises :class:`UnknownWeightsError`, :class:`WeightsFileUnreadableError` (no such file) or
-    :class:`WeightsIntegrityError` (the hash differs: nothing is installed).
+    Pinned weights: the file's SHA-256 must be the pinned one (``sha256``, when given, must be
+    it too). User-hashed weights (face recognition): ``sha256`` is required, the file must match
+    it and hold exactly the network's state dict; the hash is then recorded beside the copy.
+    The copy is hashed and checked, so the file cannot change between the check and the install.
+
+    Raises :class:`UnknownWeightsError`, :class:`HashRequiredError` (no or malformed ``sha256``),
+    :class:`WeightsFileUnreadableError` (no such file), :class:`WeightsIntegrityError` (the hash
+    differs) or :class:`core.judges.iresnet.FaceNetWeightsError` (not the network); on any of
+    them nothing is installed and a previous import stays as it was.
     """
     w = weights_file(name)
+    if sha256 is None and not w.pinned:
+        raise HashRequiredError(hash_help(name))
+    wanted = w.sha256 if sha256 is None else _normalized_hash(name, sha256)
+    if w.pinned and wanted != w.sha256:
+        raise WeightsError(f"--sha256 {wanted} is not the SHA-256 of {w.filename}; GaFET pins it to "
+                           f"{w.sha256}. Leave --sha256 out for '{w.name}'.")
+    assert wanted is not None
     src = Path(file)
     if not src.is_file():
         raise WeightsFileUnreadableError(f"Cannot read the weights file '{src}': it does not exist.")
-    try:
-        digest = sha256_file(src)
-    except OSError as err:
-        raise WeightsFileUnreadableError(
-            f"Cannot read the weights file '{src}': {err.strerror or err}.") from err
-    if digest != w.sha256:
-        raise WeightsIntegrityError(f"'{src.name}' is not the expected {w.filename}: its SHA-256 is "
-                                    f"{digest}, expected {w.sha256}. Nothing was imported.")
     dest = installed_path(name, home)
+    fresh = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
+    try:
+        _install(w, src, dest, wanted, given=sha256 is not None, home=home)
+    except BaseException:
+        if fresh and not any(dest.parent.iterdir()):
+            dest.parent.rmdir()  # a refused first import leaves no empty folder behind
+        raise
     return dest
+
+
+def _install(w: WeightsFile, src: Path, dest: Path, wanted: str, *, given: bool, home: Path | None) -> None:
+    """Copy, check and publish ``src`` as ``dest`` (see :func:`import_weights`)."""
+    size = 0
+    with atomic_path(dest) as tmp:
+        try:
+            shutil.copyfile(src, tmp)
+            digest = sha256_file(tmp)
+        except OSError as err:
+            raise WeightsFileUnreadableError(
+                f"Cannot read the weights file '{src}': {err.strerror or err}.") from err
+        if digest != wanted:
+            source = "given with --sha256" if given else "expected"
+            raise WeightsIntegrityError(f"'{src.name}' is not the expected {w.filename}: its SHA-256 is "
+                                        f"{digest}, {source} {wanted}. Nothing was imported.")
+        if w.network is not None:
+            from core.judges.iresnet import FaceNetWeightsError, check_weights_file
+
+            try:
+                check_weights_file(w.network, tmp)
+            except FaceNetWeightsError as err:
+                raise FaceNetWeightsError(str(err).replace(str(tmp), str(src)) + " Nothing was imported.") \
+                    from None
+        size = tmp.stat().st_size
+        if not w.pinned:
+            record_path(w.name, home).unlink(missing_ok=True)  # never a new file under an old record
+    if not w.pinned:
+        record = {"name": w.name, "file": w.filename, "sha256": wanted, "size": size, "source": src.name,
+                  "network": w.network}
+        atomic_write_text(record_path(w.name, home), json.dumps(record, indent=2) + "\n")

@@ -4,7 +4,9 @@ Format (``format_version`` 1):
 
 * tensors: the float32 state dicts of the networks, prefixed ``generator.``, ``discriminator.`` and
   ``component_discriminator.`` (the discriminators are optional: an inference export may hold the
-  generator only);
+  generator only); a training checkpoint (``training/state.py``) adds further parts of its own
+  (``extra_tensors``: the live generator, optimiser state, RNG states), which readers of the
+  networks ignore and :func:`read_tensors` returns;
 * metadata (string -> string): ``format`` = ``"gafet-checkpoint"``, ``format_version`` = ``"1"``,
   ``config`` = the :class:`GafetConfig` as JSON (:func:`config_to_json`, which carries its own
   format version), ``digests`` = a JSON object ``{part: SHA-256}`` over each network's tensor
@@ -153,11 +155,14 @@ def _state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(path: str | os.PathLike[str], networks: GafetNetworks | GaFET, *, overwrite: bool = False,
-                    extra: Mapping[str, Any] | None = None) -> Path:
+                    extra: Mapping[str, Any] | None = None,
+                    extra_tensors: Mapping[str, torch.Tensor] | None = None) -> Path:
     """Write ``networks`` (all of them, or a bare generator) atomically to ``path``; returns the path.
 
     Raises :class:`CheckpointExistsError` if the file exists and ``overwrite`` is false.
-    ``extra`` must be JSON-serialisable.
+    ``extra`` must be JSON-serialisable. ``extra_tensors``: more tensors stored as given (dtype kept),
+    named ``<part>.<name>`` with a part outside :data:`PARTS` (e.g. a training run's optimiser
+    state); they get digests like the networks and are read back with :func:`read_tensors`.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -171,6 +176,11 @@ def save_checkpoint(path: str | os.PathLike[str], networks: GafetNetworks | GaFE
     tensors: dict[str, torch.Tensor] = {}
     for part, module in modules.items():
         tensors.update(_state(part, module))
+    for name, tensor in (extra_tensors or {}).items():
+        if "." not in name or _part_of(name) in PARTS:
+            raise ValueError(f"save_checkpoint: extra tensor name {name!r} must be '<part>.<name>' with a "
+                             f"part other than {', '.join(PARTS)}")
+        tensors[name] = tensor.detach().cpu().contiguous()
     try:
         extra_json = json.dumps(dict(extra or {}))
     except TypeError as err:
@@ -319,6 +329,22 @@ def load_checkpoint(path: str | os.PathLike[str], *, expected_config: GafetConfi
         discriminator=nets.discriminator if "discriminator" in parts else None,
         component_discriminator=nets.component_discriminator if "component_discriminator" in parts else None,
         extra=header.extra)
+
+
+def read_tensors(path: str | os.PathLike[str], parts: Iterable[str], *,
+                 verify: bool = True) -> dict[str, torch.Tensor]:
+    """The stored tensors of ``parts`` (networks, or parts written as ``extra_tensors``) by full name, on
+    the CPU with their stored dtype. verify: check each part's digest (:class:`CheckpointCorruptError`)."""
+    header = read_header(path)
+    parts = tuple(parts)
+    try:
+        with safe_open(str(header.path), framework="pt") as fh:
+            tensors = {k: fh.get_tensor(k) for k in fh.keys() if _part_of(k) in parts}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointCorruptError(f"{header.path} could not be read: {err}.") from None
+    if verify:
+        _check_digests(header.path, tensors, header.digests)
+    return tensors
 
 
 def verify_checkpoint(path: str | os.PathLike[str]) -> CheckpointHeader:

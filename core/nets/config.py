@@ -166,6 +166,19 @@ PRESETS: dict[str, GafetConfig] = {
         discriminator=DiscriminatorConfig(base_channels=16, max_channels=512, component_base_channels=16,
                                           component_max_channels=128, component_patch=128),
     ),
+    # 128² for CPU experiments (training config ``video-128``): gafet-256's structure, about a
+    # quarter of its widths (G 15 M params, 4 GFLOPs; notes/training.md §7 "small-128").
+    "small-128": GafetConfig(
+        name="small-128",
+        resolution=128,
+        appearance_channels=(16, 32, 64, 128, 256, 256),
+        geometry_feature_channels=(8, 16, 32, 64, 128, 128),
+        reference_channels=(8, 16, 32, 64, 128, 128),
+        global_dim=256,
+        mfat=MfatConfig(dim=128, depth=1, heads=4, levels=3),
+        discriminator=DiscriminatorConfig(base_channels=16, max_channels=256, component_base_channels=8,
+                                          component_max_channels=64, component_patch=32),
+    ),
     # Small enough to train on a CPU in tests; same structure as the real presets.
     "tiny-64": GafetConfig(
         name="tiny-64",
@@ -183,7 +196,7 @@ PRESETS: dict[str, GafetConfig] = {
 
 
 def preset(name: str) -> GafetConfig:
-    """The named preset (``gafet-256``, ``gafet-512``, ``tiny-64``)."""
+    """The named preset (``gafet-256``, ``gafet-512``, ``small-128``, ``tiny-64``)."""
     try:
         return PRESETS[name]
     except KeyError:

@@ -54,11 +54,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     fl.set_defaults(func=_import_flame)
 
-    iw = s.add_parser("import-weights", help="import metric weights you downloaded (SHA-256 checked): "
-                      "inception-fid (FID/KID/IS), lpips-alexnet (LPIPS)")
-    iw.add_argument("name", help="inception-fid or lpips-alexnet "
-                    "(curricularface / arcface: not supported yet)")
+    iw = s.add_parser(
+        "import-weights",
+        help="import metric weights you downloaded (SHA-256 checked): inception-fid (FID/KID/IS), "
+        "lpips-alexnet (LPIPS), vgg16 / vgg19 (training's LPIPS and contextual losses), "
+        "curricularface / arcface-r100 / arcface-r50 (CSIM; need --sha256)",
+        description="Import weights a metric or training needs. inception-fid, lpips-alexnet, vgg16 "
+        "(vgg16-397923af.pth) and vgg19 (vgg19-dcbb9e9d.pth; both from download.pytorch.org/models/) "
+        "are pinned by their SHA-256. The face-recognition networks for CSIM (curricularface: "
+        "CurricularFace IR-101; arcface-r100 / arcface-r50: insightface arcface_torch backbone.pth) "
+        "have no official hash known to GaFET: give the one that came with your download (--sha256); "
+        "the file is checked against it and against the network's layout, and the hash is recorded so "
+        "later loads detect any change. Once imported, `gafet evaluate` computes CSIM with that network "
+        "(see its --identity-net).",
+    )
+    iw.add_argument("name", help="inception-fid, lpips-alexnet, vgg16, vgg19, curricularface, arcface-r100 "
+                    "or arcface-r50")
     iw.add_argument("file", type=Path)
+    iw.add_argument("--sha256", metavar="HEX", default=None,
+                    help="the file's SHA-256 (64 hex digits); required for curricularface and arcface-*")
     iw.set_defaults(func=_import_weights)
 
 
@@ -132,5 +146,10 @@ def _import_flame(args: argparse.Namespace) -> int:
 def _import_weights(args: argparse.Namespace) -> int:
     from core.metrics import weights
 
-    print(f"imported {args.name} -> {weights.import_weights(args.name, args.file)}")
+    dest = weights.import_weights(args.name, args.file, sha256=args.sha256)
+    print(f"imported {args.name} -> {dest}")
+    w = weights.weights_file(args.name)
+    if not w.pinned:
+        print(f"SHA-256 {weights.expected_sha256(args.name)} recorded in {weights.record_path(args.name)}; "
+              f"`gafet evaluate` now reports CSIM with this network.")
     return 0

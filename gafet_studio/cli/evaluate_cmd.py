@@ -21,7 +21,10 @@ of identity distances and the tables. Results are cached (``--cache DIR``, defau
 ``<data home>/cache/evaluate``; ``--no-cache``): a rerun computes only what changed.
 
 Metrics that need weights the user imports (FID, KID, IS: Inception; LPIPS: AlexNet) are listed
-with the file they need and ``gafet assets import-weights``. Exit codes: 0 every pair evaluated;
+with the file they need and ``gafet assets import-weights``. CSIM uses an imported face-recognition
+network when there is one (``--identity-net``, default ``auto``: CurricularFace, else ArcFace R100,
+else ArcFace R50, else dlib's ResNet) and is then labelled with it ("CSIM (CurricularFace)");
+ACD, the identity distance and FD-dlib always use dlib's ResNet. Exit codes: 0 every pair evaluated;
 5 when a metric named in ``--metrics`` lacks its weights (the rest is still computed and printed);
 otherwise, when pairs failed (reported and skipped), their common exit code (2 unreadable,
 3 no face), or 1 when they differ.
@@ -80,6 +83,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="edit crop side in px (default 512)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where GaFET checkpoints run (default auto)")
+    p.add_argument("--identity-net", default="auto", metavar="NET",
+                   choices=("auto", "dlib", "curricularface", "arcface-r100", "arcface-r50"),
+                   help="the network CSIM uses: auto (default: an imported curricularface, else "
+                   "arcface-r100, else arcface-r50, else dlib), dlib, or an imported curricularface / "
+                   "arcface-r100 / arcface-r50 (`gafet assets import-weights`); ACD and the identity "
+                   "distance stay on dlib")
     p.add_argument("--metrics", default=None, metavar="KEY,...",
                    help="only these metrics (e.g. csim,aed,fid); a named metric whose weights are missing "
                    "gives exit code 5")
@@ -162,7 +171,8 @@ def _evaluate(args: argparse.Namespace, pairs: list[EvalPair], editors: list[Eva
     from core.evaluation.tables import format_ablations, format_tables
     from core.metrics import weights
 
-    judges = load_judges()
+    # An imported CSIM network is loaded only when CSIM is wanted (65 M parameters).
+    judges = load_judges(args.identity_net if not requested or "csim" in requested else "dlib")
     lpips_model = inception = None
     if any(p.target is not None for p in pairs) and weights.is_imported("lpips-alexnet") \
             and (not requested or "lpips" in requested):

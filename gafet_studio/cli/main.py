@@ -23,6 +23,8 @@ COMMANDS = (
     "edit_cmd",
     "batch_cmd",
     "evaluate_cmd",
+    "prepare_cmd",
+    "train_cmd",
 )
 
 

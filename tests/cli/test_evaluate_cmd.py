@@ -100,3 +100,43 @@ def test_ablations_table(tmp_path: Path, pairs_csv: Path, cache_dir: Path, capsy
     assert "Ablations (Table 3 layout)" in out and "w/o MFAT" in out
     table = out.split("Ablations (Table 3 layout)")[1]
     assert "CSIM ↑" in table and "AED (mesh AUs) ↓" in table and "FID ↓" in table
+
+
+def test_face_geometry_and_detail(tmp_path: Path, media, app_assets: None, cache_dir: Path,
+                                  no_imported_weights: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """dlib-68 gap closures (doing nothing closes none of the gap), detail ratio and face-box
+    difference (1 and 0 for doing nothing), the clear-pair agreement, and their table."""
+    csv = tmp_path / "pairs.csv"
+    csv.write_text("source,reference\n"  # single_face -> surprise: every gap above its minimum
+                   f"{media.path('single_face.jpg')},{media.path('surprise.jpg')}\n"
+                   f"{media.path('anger.jpg')},preset:happy\n")
+    out = tmp_path / "out.json"
+    code = main(["evaluate", "--pairs", str(csv), "--editor", "warp", "--editor", "identity", "--median",
+                 "--json", str(out), "--cache", str(cache_dir)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "Face geometry (dlib-68" in printed and "Detail and stability" in printed
+    for column in ("Brow gap closed ↑", "Eye gap closed ↑", "Mouth gap closed ↑", "Detail ratio ↑",
+                   "Face-box MAD ↓", "Emotion agrees (clear pairs) ↑"):
+        assert column in printed
+    data = json.loads(out.read_text())
+    assert data["judges"]["landmarks"] == "dlib shape predictor, 68 points"
+    rows = {(r["editor"], r["reference"].startswith("preset:")): r for r in data["pairs"]}
+    identity, warp = rows[("identity", False)], rows[("warp", False)]
+    assert identity["geometry_output"] == identity["geometry_source"]  # same pixels, same box
+    for key in ("brow_gap_closure", "eye_gap_closure", "mouth_gap_closure"):
+        assert identity[key] == 0.0 and isinstance(warp[key], float)
+    assert identity["detail_ratio"] == 1.0 and identity["face_box_mad"] == 0.0
+    assert warp["face_box_mad"] > 0.5 and 0.2 < warp["detail_ratio"] < 5
+    src, ref = warp["geometry_source"], warp["geometry_reference"]
+    assert ref["eye_opening"] > src["eye_opening"] and set(src) == {"brow_height", "eye_opening",
+                                                                     "mouth_opening", "mouth_width", "iod"}
+    preset_row = rows[("warp", True)]
+    assert preset_row["geometry_reference"] is None and preset_row["brow_gap_closure"] is None
+    assert preset_row["geometry_output"] is not None and preset_row["detail_ratio"] is not None
+    # single_face (happy) -> surprise (p >= 0.5), anger -> the happy preset: both in the clear subset
+    assert all(r["expression_agrees_clear"] == r["expression_agrees"] for r in data["pairs"])
+    warp_row = next(e for e in data["editors"] if e["editor"] == "warp")
+    assert {"brow_gap_closure", "detail_ratio", "face_box_mad"} <= warp_row["medians"].keys()
+    assert "expression_agrees_clear" in warp_row["means"]
+    assert "expression_agrees_clear" not in warp_row["medians"]  # a rate, not a median

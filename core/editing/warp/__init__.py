@@ -2,6 +2,8 @@
 
 * ``editor``: :class:`WarpEditor` (backward warp of the source crop inside the face mask).
 * ``eyes``: eye openings that close or open without smearing.
-* ``mouth_fill``: the mouth interior when the edited mouth opens or closes.
-* ``colour``: colour matching in CIE Lab for content moved between photos.
+* ``mouth_fill``: the mouth interior when the edited mouth opens or closes (orchestrates):
+  ``mouth_geometry`` (mouth frames, the rigid-teeth map through the lip contours),
+  ``cavity`` (a mouth cavity from the source's own colours), ``blend`` (multi-band blending).
+* ``colour``: colour matching and light transfer in CIE Lab for content moved between photos.
 """

@@ -2,7 +2,20 @@
 
 Used when the mouth or eye interior comes from a different image than the source (the reference
 photo): the statistics of a ring of skin and lips around the region in each image say how the
-two lightings differ, and :func:`match_colour` maps the moved pixels accordingly.
+two lightings differ, and the moved pixels are mapped accordingly: :func:`match_colour` (mean and
+std in Lab), or :func:`light_transfer` / :func:`apply_light` for content much brighter or darker
+than the ring (teeth and a dark mouth cavity, lit by the ring's light):
+
+* lightness is matched in log L (a change of light multiplies luminance, so it scales L rather
+  than shifting it): ``log L' = mu_to + g (log L - mu_from)``, mean and std of log L on each ring,
+  the gain g limited; a dark cavity stays dark (never clipped to black) and teeth keep their
+  brightness *relative to the skin*;
+* a and b move by the difference of the rings' means (white balance: the warm cast of one photo's
+  light leaves, the other's arrives), limited, and scaled by the pixel's lightness relative to the
+  ring (a light's colour cast is proportional to the light reflected, so dark pixels move less).
+
+The transform is estimated on the rings only, never on the interior, so bright teeth or a large
+dark cavity cannot bias it.
 """
 
 from __future__ import annotations
@@ -20,17 +33,23 @@ class LabStats(NamedTuple):
     std: np.ndarray  # (3,) float64
 
 
+def _image(arr: np.ndarray) -> np.ndarray:
+    """(..., 3) -> a 3-D array cvtColor takes: (H, W, 3) images as they are (several times faster
+    than a one-pixel-wide column), anything else as a column."""
+    return arr if arr.ndim == 3 else arr.reshape(-1, 1, 3)
+
+
 def to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 or float [0, 255] RGB -> float32 Lab (L in [0, 100])."""
     arr = np.ascontiguousarray(rgb, dtype=np.float32)
-    lab = cv2.cvtColor(arr.reshape(-1, 1, 3) * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
+    lab = cv2.cvtColor(_image(arr) * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
     return lab.reshape(arr.shape)
 
 
 def from_lab(lab: np.ndarray) -> np.ndarray:
     """float32 Lab -> float32 RGB in [0, 255]."""
     arr = np.ascontiguousarray(lab, dtype=np.float32)
-    rgb = cv2.cvtColor(arr.reshape(-1, 1, 3), cv2.COLOR_Lab2RGB).reshape(arr.shape)
+    rgb = cv2.cvtColor(_image(arr), cv2.COLOR_Lab2RGB).reshape(arr.shape)
     return np.clip(rgb * 255.0, 0.0, 255.0)
 
 
@@ -64,4 +83,56 @@ def match_colour(lab: np.ndarray, *, from_stats: LabStats, to_stats: LabStats,
     out[..., 0] = (out[..., 0] - from_stats.mean[0]) * gain + to_stats.mean[0]
     out[..., 1:] += light * shift.astype(np.float32)
     out[..., 0] = np.clip(out[..., 0], 0.0, 100.0)
+    return out
+
+
+class LightTransfer(NamedTuple):
+    """A map of Lab pixels from one photo's lighting into another's (:func:`light_transfer`)."""
+
+    from_log_l: float  # mean log L of the ring in the photo the pixels come from
+    to_log_l: float  # the same in the photo they go to
+    gain: float  # contrast gain on log L
+    chroma_shift: np.ndarray  # (2,) float64 a, b offset at the ring's lightness
+    to_l: float  # mean L of the destination ring (the lightness at which the full offset applies)
+
+
+def _log_l_stats(image: np.ndarray, weight: np.ndarray) -> tuple[float, float, np.ndarray, float]:
+    ys, xs = np.nonzero(weight > 0)
+    if len(ys) == 0:
+        raise ValueError("light_transfer: a ring weight mask is empty")
+    lab = to_lab(image[ys, xs]).astype(np.float64)
+    w = weight[ys, xs].astype(np.float64)
+    w = w / w.sum()
+    log_l = np.log(np.maximum(lab[:, 0], 1.0))
+    mean = float(w @ log_l)
+    std = float(np.sqrt(w @ (log_l - mean) ** 2))
+    return mean, max(std, 1e-3), w @ lab[:, 1:], float(w @ lab[:, 0])
+
+
+def light_transfer(from_image: np.ndarray, from_weight: np.ndarray, to_image: np.ndarray,
+                   to_weight: np.ndarray, *, gain_limits: tuple[float, float] = (0.8, 1.25),
+                   chroma_fraction: float = 0.5, chroma_limit: float = 8.0) -> LightTransfer:
+    """Estimate the lighting change between two matching rings (see the module docstring).
+
+    from_image / to_image: (H, W, 3) uint8 RGB (sizes may differ). from_weight / to_weight: (H, W)
+    float >= 0, the ring in each image. chroma_fraction: the part of the rings' a/b difference
+    taken as the light's (the rest is the two people's skin and lips: a full offset turns teeth
+    from a rosy face green on a sallow one), at most ``chroma_limit``. Raises ValueError for an
+    empty ring.
+    """
+    m0, s0, ab0, _ = _log_l_stats(from_image, from_weight)
+    m1, s1, ab1, l1 = _log_l_stats(to_image, to_weight)
+    gain = float(np.clip(s1 / s0, *gain_limits))
+    shift = np.clip(chroma_fraction * (ab1 - ab0), -chroma_limit, chroma_limit)
+    return LightTransfer(m0, m1, gain, shift, l1)
+
+
+def apply_light(lab: np.ndarray, transfer: LightTransfer) -> np.ndarray:
+    """Lab (..., 3) float in the source photo's lighting -> float32 Lab in the destination's."""
+    out = np.array(lab, dtype=np.float32, copy=True)
+    log_l = np.log(np.maximum(out[..., 0], 0.5))
+    light = np.exp(transfer.to_log_l + transfer.gain * (log_l - transfer.from_log_l))
+    out[..., 0] = np.clip(light, 0.0, 100.0)
+    weight = np.clip(out[..., :1] / max(transfer.to_l, 1.0), 0.0, 1.25)
+    out[..., 1:] += weight * transfer.chroma_shift.astype(np.float32)
     return out

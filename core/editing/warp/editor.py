@@ -2,22 +2,25 @@
 
 Per slider move, in the aligned crop (R x R):
 
-1. backward-warp the source crop with the mesh flow (``grid_sample``, bicubic; the flow is the
-   exact piecewise-affine mesh correspondence on the face and fades to identity outside it);
-2. eyes whose opening changes: replace the warp inside the target's lid contour
-   (:mod:`core.editing.warp.eyes`: closing eyes are occluded by the lids instead of squashed,
-   opening eyes scale their content instead of stretching a slit, closed eyes get lid skin);
-3. a mouth that opens wider than the source's: fill the opening from the reference's mouth
-   through the mesh correspondence, colour-matched to the source, or a synthesised interior
-   when there is no reference photo (:mod:`core.editing.warp.mouth_fill`);
-4. composite into the source crop inside the feathered change mask (``masks.face``).
+1. the displacement: the edit's flow (:mod:`core.editing.face_flow`: the exact piecewise-affine
+   mesh correspondence on the face, fold-free, the identity outside it), with the eye openings
+   whose contour changes remapped (:mod:`core.editing.warp.eyes`: the lid margins move with the
+   lids over an eyeball that stays put; eyeball the source hid is completed from its own iris and
+   sclera); where the source shows no eye at all, a borrowed or drawn eye, and closed eyes get lid
+   skin (made colour);
+2. one backward warp of the source crop with it (``grid_sample``, bicubic, clamped);
+3. a mouth whose opening changes: real teeth and cavity (the source's own open mouth, else the
+   reference's) moved rigidly with their jaw inside the target's lip contour, in the source's
+   light, or a cavity in the source's own colours when no photo shows one; blended in multi-band
+   (:mod:`core.editing.warp.mouth_fill`);
+4. composite into the source crop with the edit's region mask (``masks.face``, feathered inside).
 
-:meth:`WarpEditor.edit` returns the plain warp and where the crop holds made content with the
-crop (:class:`~core.editing.editor.EditOutput`: the detail-preserving full-resolution paste-back
-re-applies the flow to the photo itself and keeps the made content);
-:meth:`WarpEditor.edit_detailed` also returns the fills (for tests and benchmarks).
+:meth:`WarpEditor.edit` returns the crop with its plain warp, the displacement it used and where
+it holds made content (:class:`~core.editing.editor.EditOutput`): the full-resolution paste-back
+resamples the photo itself once with that displacement and takes only the made content from the
+crop (:mod:`core.editing.photo_paste`); :meth:`WarpEditor.edit_detailed` also returns the fills
+(for tests and benchmarks).
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from core.editing.editor import EditInputs, EditOutput, warp_crop
+from core.editing.face_flow import flow_from_displacement
 from core.editing.warp.eyes import EyeFill, EyeFillConfig, fill_eyes
 from core.editing.warp.mouth_fill import MouthFill, MouthFillConfig, fill_mouth
 
@@ -35,7 +39,7 @@ WARP_EDITOR_NAME = "Warp (built-in)"
 @dataclass(frozen=True, kw_only=True)
 class WarpEditorConfig:
     interpolation: str = "bicubic"  # grid_sample mode: "bicubic" (sharper) or "bilinear"
-    fill_mouth: bool = True  # fill a mouth that opens (reference / synthetic interior)
+    fill_mouth: bool = True  # fill a mouth that opens (its own / the reference's teeth, or a cavity)
     fix_eyes: bool = True  # special handling of eye openings that change
     mouth: MouthFillConfig = field(default_factory=MouthFillConfig)
     eyes: EyeFillConfig = field(default_factory=EyeFillConfig)
@@ -48,13 +52,16 @@ class WarpEditorConfig:
 class WarpEdit(NamedTuple):
     """crop: (R, R, 3) uint8 the edited crop. warped: (R, R, 3) float32 [0, 255] the plain flow
     warp of the source (before fills and compositing). mouth, eyes: the fills that were applied.
-    replaced: (R, R) float32 [0, 1], where the crop holds made content rather than the warp."""
+    replaced: (R, R) float32 [0, 1], where the crop holds made content rather than the warp.
+    displacement: (R, R, 2) float32 crop px, the backward displacement ``warped`` was made with (the
+    flow's, with the eye openings remapped)."""
 
     crop: np.ndarray
     warped: np.ndarray
     mouth: MouthFill
     eyes: EyeFill
     replaced: np.ndarray
+    displacement: np.ndarray
 
 
 class WarpEditor:
@@ -72,29 +79,33 @@ class WarpEditor:
         """See :class:`core.editing.editor.Editor`: the (R, R, 3) uint8 edited crop, its plain flow
         warp and where it holds made content (filled mouth and eyes)."""
         detail = self.edit_detailed(inputs)
-        return EditOutput(crop=detail.crop, warped=detail.warped, replaced=detail.replaced)
+        return EditOutput(crop=detail.crop, warped=detail.warped, replaced=detail.replaced,
+                          displacement=detail.displacement)
 
     def edit_detailed(self, inputs: EditInputs) -> WarpEdit:
         """:meth:`edit` with the mouth and eye fills that were applied."""
         size = inputs.check()
         source_crop, reference_crop, geometry = inputs.source_crop, inputs.reference_crop, inputs.geometry
         cfg = self.config
-        warped = warp_crop(source_crop, inputs.flow, mode=cfg.interpolation)
-        out = warped.copy()
-        empty = np.zeros((size, size), np.float32)
-        eyes = EyeFill(np.zeros_like(warped), empty, ("unchanged", "unchanged"))
-        if cfg.fix_eyes:
+        displacement = inputs.flow.displacement[0].detach().cpu().numpy().astype(np.float32)
+        eyes = EyeFill.empty(size)
+        if cfg.fix_eyes:  # the eye openings are remapped (a displacement) before the one warp
             eyes = fill_eyes(source_crop=source_crop, geometry=geometry, reference_crop=reference_crop,
                              config=cfg.eyes)
-            out += eyes.alpha[..., None] * (eyes.rgb - out)
+            displacement += eyes.moved[..., None] * (eyes.displacement - displacement)
+        flow = flow_from_displacement(displacement) if eyes.moved.any() else inputs.flow
+        warped = warp_crop(source_crop, flow, mode=cfg.interpolation)
+        out = warped + eyes.alpha[..., None] * (eyes.rgb - warped)
+        empty = np.zeros((size, size), np.float32)
         mouth = MouthFill(np.zeros_like(warped), empty, "none", float("nan"))
         if cfg.fill_mouth:
             mouth = fill_mouth(source_crop=source_crop, geometry=geometry, reference_crop=reference_crop,
-                               config=cfg.mouth)
+                               warped=out, config=cfg.mouth)
             out += mouth.alpha[..., None] * (mouth.rgb - out)
         src = source_crop.astype(np.float32)
         out = src + inputs.masks.face[..., None] * (out - src)
         crop = np.clip(np.rint(out), 0, 255).astype(np.uint8)
         replaced = np.maximum(mouth.alpha, eyes.alpha) * inputs.masks.face
-        return WarpEdit(crop=crop, warped=warped, mouth=mouth, eyes=eyes, replaced=replaced)
+        return WarpEdit(crop=crop, warped=warped, mouth=mouth, eyes=eyes, replaced=replaced,
+                        displacement=displacement)
 

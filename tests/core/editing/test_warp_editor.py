@@ -1,22 +1,37 @@
-"""The warp editor on real aligned crops: anger.jpg (mouth closed) and happy.jpg (open, teeth)."""
+"""The warp editor on real aligned crops: anger.jpg (mouth closed) and happy.jpg (open, teeth); its
+flow, eyes and nose on single_face.jpg through the pipeline (issue 10)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from core.editing.editor import EditGeometry, EditInputs
+from core.editing.face_flow import face_flow, folded_faces
 from core.editing.geometry_link import geometry_link
-from core.editing.masks import EYE_LOWER_LIDS, EYE_UPPER_LIDS, INNER_LIP_RING, build_masks, polygon_mask, ring
+from core.editing.masks import (
+    EYE_LOWER_LIDS,
+    EYE_RINGS,
+    EYE_UPPER_LIDS,
+    INNER_LIP_RING,
+    build_masks,
+    polygon_mask,
+    ring,
+)
+from core.editing.params import EditParams
+from core.editing.pipeline import EditPipeline
 from core.editing.warp.colour import to_lab
-from core.editing.warp.editor import WarpEdit, WarpEditor
+from core.editing.warp.editor import WarpEdit, WarpEditor, WarpEditorConfig
 from core.editing.warp.eyes import eye_frame
 from core.editing.warp.mouth_fill import relative_opening
 from core.face.align import AlignConfig, align_face
 from core.face.analyzer import FaceAnalyzer
+from core.geometry.au.topology import NOSE
+from core.geometry.presets import builtin_preset
 from core.io import load_photo
-from core.render.flow import backward_flow
+from core.render.flow import backward_flow, identity_grid
 
 SIZE = 384
 
@@ -92,18 +107,18 @@ def test_mouth_from_the_reference_has_teeth_and_source_colours(crops) -> None:
     assert np.array_equal(result.crop[face == 0], a.crop[face == 0])
 
 
-def test_mouth_without_reference_is_synthesised(crops) -> None:
+def test_mouth_without_reference_is_a_dark_cavity_without_drawn_teeth(crops) -> None:
     a = crops["anger.jpg"]
     target = open_mouth(a.landmarks, 22.0)
     result, _ = edit(a.crop, a.landmarks, target)
-    assert result.mouth.kind == "synthetic"
+    assert result.mouth.kind == "cavity"
     inside = polygon_mask(ring(target, INNER_LIP_RING), SIZE) > 0.99
     ys, xs = np.nonzero(inside)
     lab = to_lab(result.crop[ys, xs])
-    top = ys < np.percentile(ys, 25)  # just under the upper lip: the teeth band
-    mid = (ys > np.percentile(ys, 50)) & (ys < np.percentile(ys, 80))  # the dark cavity
-    assert lab[top, 0].mean() > lab[mid, 0].mean() + 25
-    assert lab[mid, 0].mean() < 35
+    top = ys < np.percentile(ys, 25)  # just under the upper lip: in shadow, no band of teeth
+    low = ys > np.percentile(ys, 75)  # the tongue, lit
+    assert lab[top, 0].mean() < 28 and lab[:, 0].max() < 50
+    assert lab[low, 0].mean() > lab[top, 0].mean() + 5
 
 
 def test_open_source_mouth_keeps_its_teeth_unstretched(crops) -> None:
@@ -112,15 +127,18 @@ def test_open_source_mouth_keeps_its_teeth_unstretched(crops) -> None:
     result, _ = edit(h.crop, h.landmarks, target)
     assert result.mouth.kind == "source"
 
-    def teeth_rows(image: np.ndarray, verts: np.ndarray) -> int:
+    def teeth_height(image: np.ndarray, verts: np.ndarray) -> float:
+        """Teeth px per column across the middle third of the mouth (a stretch makes it grow)."""
         inside = polygon_mask(ring(verts, INNER_LIP_RING), SIZE) > 0.99
         light = (to_lab(image)[..., 0] > 65) & inside
-        return int(light.any(axis=1).sum())
+        mid, width = verts[[78, 308], 0].mean(), abs(verts[308, 0] - verts[78, 0])
+        cols = slice(int(mid - width / 6), int(mid + width / 6) + 1)
+        return float(light[:, cols].sum(axis=0).mean())
 
-    own = teeth_rows(h.crop, h.landmarks)
+    own = teeth_height(h.crop, h.landmarks)
     assert own > 5
-    assert teeth_rows(result.crop, target) <= 1.3 * own  # the teeth keep their height ...
-    assert teeth_rows(result.warped.astype(np.uint8), target) > 1.3 * own  # ... the plain warp stretches them
+    assert teeth_height(result.crop, target) <= 1.3 * own  # the teeth keep (nearly) their height ...
+    assert teeth_height(result.warped.astype(np.uint8), target) > 1.3 * own  # ... the warp stretches them
 
 
 def test_closing_eyes_are_occluded_not_squashed(crops) -> None:
@@ -160,3 +178,90 @@ def test_eye_opening_from_a_slit_uses_the_reference_eye(crops) -> None:
     result_syn, _ = edit(a.crop, slit, a.landmarks)  # ... and without a reference: a drawn eye
     lab = to_lab(result_syn.crop[result_syn.eyes.alpha > 0.99])
     assert lab[:, 0].max() - lab[:, 0].min() > 40
+
+
+# --- issue 10: the flow stays on the face and does not fold; widened eyes show real eye content ---
+
+
+@pytest.fixture(scope="module")
+def portrait(app_assets: None, media):
+    pipe = EditPipeline(editor=WarpEditor(), crop_size=512)
+    return pipe, pipe.prepare_source(load_photo(media.path("single_face.jpg")))
+
+
+def skip_openings(link) -> np.ndarray:
+    skip = np.zeros(len(link.faces), bool)
+    skip[np.concatenate([link.mouth_faces, *link.eye_faces])] = True
+    return skip
+
+
+def steepest(displacement: np.ndarray) -> np.ndarray:
+    """(R, R): the largest |partial derivative| of a (R, R, 2) px displacement: a fold or an
+    overlap of the mesh is a jump (several px per px), a smooth warp stays near its stretch."""
+    return np.max([np.abs(g) for c in (0, 1) for g in np.gradient(displacement[..., c])], axis=0)
+
+
+def test_face_flow_is_the_identity_off_the_face_and_does_not_fold(portrait) -> None:
+    pipe, src = portrait
+    link = pipe.geometry
+    raw = pipe.target_vertices(src, pipe.prepare_preset(builtin_preset("disgust")), EditParams(alpha=1.5))
+    skip = skip_openings(link)
+    assert folded_faces(src.vertices, raw, link.faces, skip=skip).sum() > 5  # the target folds (nose, lips)
+    moved = face_flow(src.vertices, raw, link.faces, 512, skip=skip)
+    assert not folded_faces(src.vertices, moved.target, link.faces, skip=skip).any()
+    shift = np.abs(moved.target - raw)[:, :2].max(axis=1)  # folds relaxed locally, the expression kept:
+    assert np.median(shift) < 2.0 and np.percentile(shift, 90) < 10.0  # measured 0.0 and 7.4 px
+    d = moved.flow.displacement[0].numpy()
+    assert not d[moved.region == 0].any()  # exactly the identity outside the region
+    grid = moved.flow.grid[0].numpy()
+    still = moved.region == 0
+    np.testing.assert_array_equal(grid[still], identity_grid(512, 512)[0].numpy()[still])
+    cover = moved.flow.mask[0].numpy() > 0
+    assert moved.region.sum() < 1.3 * cover.sum()  # the face plus a thin band (measured 1.17)
+    nose = np.zeros((512, 512), np.uint8)
+    for verts in (moved.target, raw):
+        cv2.fillConvexPoly(nose, cv2.convexHull(np.round(verts[list(NOSE), :2]).astype(np.int32)), 1)
+    assert steepest(d)[nose > 0].max() < 5.0  # no fold across the nose (the crease of issue 10): 4.1
+    same = face_flow(src.vertices, src.vertices.copy(), link.faces, 512, skip=skip)
+    assert not same.region.any() and not same.flow.displacement.any()
+
+
+def test_disgust_draws_no_crease_across_the_nose(portrait) -> None:
+    pipe, src = portrait
+    result = pipe.render(src, pipe.prepare_preset(builtin_preset("disgust")), EditParams(alpha=1.0))
+    nose = np.zeros((512, 512), np.uint8)
+    for verts in (result.source_vertices, result.target_vertices):
+        cv2.fillConvexPoly(nose, cv2.convexHull(np.round(verts[list(NOSE), :2]).astype(np.int32)), 1)
+
+    def edges(image: np.ndarray) -> float:  # the strongest edges (99th percentile of |LoG|)
+        gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+        return float(np.percentile(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[nose > 0], 99))
+
+    # measured 1.7x the source's (the nose wrinkles); the unfolded flow's hard fold line: 2.5x
+    assert edges(result.crop) < 2.0 * edges(src.aligned.crop)
+
+
+@pytest.mark.parametrize("preset", ["surprise", "fear"])
+def test_widened_eyes_show_the_source_eye_not_a_dark_blob(portrait, preset: str) -> None:
+    pipe, src = portrait
+    result = pipe.render(src, pipe.prepare_preset(builtin_preset(preset)), EditParams(alpha=1.0))
+    plain = EditPipeline(editor=WarpEditor(config=WarpEditorConfig(fix_eyes=False)), crop_size=512)
+    stretched = plain.render(plain.prepare_source(src.photo), plain.prepare_preset(builtin_preset(preset)),
+                             EditParams(alpha=1.0)).crop
+    lum = lambda image: cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * (100 / 255)  # noqa: E731
+    for eye in (0, 1):
+        s, t = eye_frame(result.source_vertices, eye), eye_frame(result.target_vertices, eye)
+        assert t.opening > 1.25 * s.opening  # the eye really widens (fear preset: 1.38x)
+        inside = [cv2.erode(polygon_mask(ring(v, EYE_RINGS[eye]), 512), np.ones((3, 3))) > 0.5
+                  for v in (result.source_vertices, result.target_vertices)]
+        rim = [(polygon_mask(ring(v, EYE_RINGS[eye]), 512) > 0.5) & ~m
+               for v, m in zip((result.source_vertices, result.target_vertices), inside, strict=True)]
+        src_l, out_l = lum(src.aligned.crop), lum(result.crop)
+        # the source's own eye, moved: its detail (a stretched slit has about a third of it) ...
+        lap = [np.var(cv2.Laplacian(x, cv2.CV_32F)[m]) for x, m in ((src_l, inside[0]), (out_l, inside[1]))]
+        assert lap[1] > 0.6 * lap[0]
+        assert np.var(cv2.Laplacian(lum(stretched), cv2.CV_32F)[inside[1]]) < 0.6 * lap[0]
+        # ... not darker than it was, and no heavy outline along the lids
+        assert out_l[inside[1]].mean() > src_l[inside[0]].mean() - 3.0
+        assert (out_l[inside[1]] < 15).mean() < (src_l[inside[0]] < 15).mean() + 0.12
+        assert out_l[rim[1]].mean() > src_l[rim[0]].mean() - 4.0

@@ -29,8 +29,10 @@ def test_import_checks_the_hash(tmp_path):
     with pytest.raises(weights.WeightsIntegrityError, match="Nothing was imported"):
         weights.import_weights("inception-fid", wrong, home=tmp_path / "home")
     assert not weights.is_imported("inception-fid", home=tmp_path / "home")
-    with pytest.raises(weights.UnknownWeightsError, match="not supported yet"):
+    with pytest.raises(weights.HashRequiredError, match="needs --sha256"):  # no pinned hash: the user's
         weights.import_weights("CurricularFace", wrong, home=tmp_path)
+    with pytest.raises(weights.UnknownWeightsError, match="arcface-r100 .* or arcface-r50"):
+        weights.import_weights("arcface", wrong, home=tmp_path)
     with pytest.raises(weights.WeightsFileUnreadableError):
         weights.import_weights("lpips-alexnet", tmp_path / "absent.pth", home=tmp_path)
 
