@@ -62,19 +62,12 @@ class EvalSettings:
 
 def load_reference_preset(name: str) -> presets.ExpressionPreset:
     """A preset named in a pair: a .json file, a built-in name, or one of the user's presets."""
-    path = Path(name)
     try:
-        if path.suffix.lower() == ".json":
-            return presets.load_preset(path)
-        if name in presets.BUILTIN_PRESETS:
-            return presets.builtin_preset(name)
-        user = presets.user_presets_dir() / f"{name}.json"
-        if user.is_file():
-            return presets.load_preset(user)
+        return presets.find_preset(name)
+    except presets.PresetNotFoundError:
+        raise
     except presets.PresetError as err:
         raise GafetError(f"Cannot use the preset '{name}': {err}.") from err
-    raise GafetError(f"No expression preset '{name}'; built-in presets: "
-                     f"{', '.join(presets.BUILTIN_PRESETS)}, or give a .json file.")
 
 
 class _PairInputs:

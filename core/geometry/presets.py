@@ -35,8 +35,8 @@ from core.errors import GafetError
 from core.io.atomic import atomic_write_bytes
 
 __all__ = ["AU_NAMES", "BUILTIN_PRESETS", "ExpressionPreset", "InvalidPresetNameError", "PresetError",
-           "builtin_preset", "check_preset_name", "load_preset", "parse_preset", "preset_path", "save_preset",
-           "user_presets_dir"]
+           "PresetNotFoundError", "builtin_preset", "check_preset_name", "find_preset", "load_preset",
+           "parse_preset", "preset_path", "save_preset", "user_presets_dir"]
 
 FORMAT = "gafet-expression-preset"
 VERSION = 1
@@ -188,6 +188,28 @@ def user_presets_dir() -> Path:
     from core.assets import data_home
 
     return data_home() / "presets"
+
+
+class PresetNotFoundError(PresetError):
+    """A preset name that is neither a file, a built-in preset nor one of the user's presets."""
+
+
+def find_preset(name: str) -> ExpressionPreset:
+    """The preset a user names: a ``.json`` file, a built-in name (:data:`BUILTIN_PRESETS`), or one of
+    the user's saved presets (:func:`user_presets_dir`), in that order. Raises
+    :class:`PresetNotFoundError` (or :class:`PresetError` for an invalid file)."""
+    path = Path(name)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise PresetNotFoundError(f"No expression preset '{name}' was found: the file does not exist.")
+        return load_preset(path)
+    if name in BUILTIN_PRESETS:
+        return builtin_preset(name)
+    user = user_presets_dir() / f"{name}.json"
+    if user.is_file():
+        return load_preset(user)
+    raise PresetNotFoundError(f"No expression preset '{name}' was found; built-in presets: "
+                              f"{', '.join(BUILTIN_PRESETS)}, or give a .json file.")
 
 
 def save_preset(preset: ExpressionPreset, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:

@@ -163,23 +163,11 @@ def edit_params(args: argparse.Namespace) -> EditParams:
 
 
 def load_preset(name: str) -> Any:
-    """An expression preset: a .json file, a built-in name or one of the user's saved presets."""
+    """An expression preset: a .json file, a built-in name or one of the user's saved presets
+    (:func:`core.geometry.presets.find_preset`)."""
     from core.geometry import presets
 
-    path = Path(name)
-    if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise GafetError(f"No expression preset '{name}' was found: the file does not exist.")
-        return presets.load_preset(path)
-    if name in presets.BUILTIN_PRESETS:
-        return presets.builtin_preset(name)
-    user = presets.user_presets_dir() / f"{name}.json"
-    if user.is_file():
-        return presets.load_preset(user)
-    raise GafetError(
-        f"No expression preset '{name}' was found; built-in presets: "
-        f"{', '.join(presets.BUILTIN_PRESETS)}, or give a .json file."
-    )
+    return presets.find_preset(name)
 
 
 def prepare_reference(pipeline: Any, args: argparse.Namespace) -> Any:

@@ -122,3 +122,18 @@ def test_a_typed_preset_name_is_checked_with_a_ui_ready_message(tmp_path):
     assert preset_path(tmp_path, "big smile") == tmp_path / "big_smile.json"
     saved = save_preset(ExpressionPreset(name="big smile", aus={}), tmp_path)
     assert saved == preset_path(tmp_path, "big smile")
+
+
+def test_find_preset_by_file_builtin_or_user_name(tmp_path, monkeypatch) -> None:
+    from core.geometry.presets import PresetNotFoundError, find_preset
+
+    assert find_preset("happy").name == "happy"
+    path = save_preset(ExpressionPreset(name="wink", aus={"AU43": 0.8}), tmp_path)
+    assert dict(find_preset(str(path)).aus) == {"AU43": 0.8}
+    monkeypatch.setenv("GAFET_HOME", str(tmp_path / "home"))
+    save_preset(ExpressionPreset(name="mine", aus={"AU12": 0.5}), tmp_path / "home" / "presets")
+    assert dict(find_preset("mine").aus) == {"AU12": 0.5}
+    with pytest.raises(PresetNotFoundError, match="built-in presets"):
+        find_preset("nothing-like-this")
+    with pytest.raises(PresetNotFoundError, match="does not exist"):
+        find_preset(str(tmp_path / "missing.json"))
