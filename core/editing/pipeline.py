@@ -191,7 +191,6 @@ class EditPipeline:
         self.device = torch.device(device)
         self.align_config = AlignConfig(size=self.crop_size)
         self.geometry = geometry_link()
-        self._faces_t = torch.as_tensor(self.geometry.faces, device=self.device)
         self._analyzer = FaceAnalyzer(device=self.device)  # loads the face networks (seconds, once)
         self._analyses = _LRU(_CACHE_ENTRIES)
         self._sources = _LRU(_CACHE_ENTRIES)

@@ -5,9 +5,13 @@ person with a neutral expression, in the same crop, with its mesh and parameters
 prepare`` runs one in its workers and stores X_n beside X in the cache.
 
 * ``warp`` (default, until a trained De-expression network exists): the built-in warp editor's
-  rendering of the ``neutral`` expression preset (all AUs 0) at intensity 1, through the same
-  :class:`core.editing.pipeline.EditPipeline` the Studio uses. X_n's parameters are X's identity
-  and pose with zero AUs (``combine(X, neutral)``); its mesh is the mesh the warp actually moved
+  rendering of the ``neutral`` expression preset at intensity 1, through the same
+  :class:`core.editing.pipeline.EditPipeline` the Studio uses (presets apply on top of the
+  person's single-photo neutral, :meth:`core.editing.geometry_link.GeometryLink.preset_target`,
+  with the calibrated region gains and mouth aperture). X_n's parameters are X's identity and pose
+  with zero AUs (``combine(X, neutral)``), an approximation of that rendering (with the estimated
+  neutral AUs instead the model's mesh was measured no closer: 3.2 px at 64²); its mesh is the mesh
+  the warp actually moved
   X to (the pipeline's fold-free target), which can differ from the model's vertices of those
   parameters by a few px at the lips.
   Caveats (notes/training.md §4, A1): an open mouth is closed by compressing it, and expression

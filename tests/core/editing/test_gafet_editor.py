@@ -179,8 +179,8 @@ def test_pipeline_end_to_end_full_resolution(pipe: EditPipeline, prepared) -> No
 
 
 def test_pipeline_with_a_preset_and_plain_paste_back(tiny_ckpt: Path, media) -> None:
-    # R = 320: not a power of two, and large enough that the face is pasted back without the
-    # detail-preserving photo warp (aligned.scale >= 0.95)
+    # R = 320: not a power of two, and a face no larger in the photo than the crop
+    # (aligned.scale >= 0.95); every editor's result goes through the single-resampling paste
     pipe = EditPipeline(editor=GafetEditor.from_checkpoint(tiny_ckpt, device="cpu"), crop_size=320)
     src = pipe.prepare_source(load_photo(media.path("single_face.jpg")))
     assert src.aligned.scale >= 0.95
