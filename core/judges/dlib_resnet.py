@@ -38,6 +38,7 @@ from torch import nn
 from core.checks import assert_float, assert_shape
 from core.judges.dlib_dat import DlibAffine, DlibConv, DlibFc, DlibPool, Wrapper, read_dlib_net
 from core.judges.errors import JudgeWeightsError, judge_file
+from core.judges.face_chip import run_on_chips
 
 ASSET = "identity-dlib"
 WEIGHTS = "dlib_face_recognition_resnet_model_v1.dat"
@@ -150,16 +151,7 @@ class DlibFaceResNet(nn.Module):
 def descriptors_from_chips(net: DlibFaceResNet, chips: np.ndarray) -> np.ndarray:
     """Descriptors of uint8 chips. chips: (B, 150, 150, 3) or (150, 150, 3) uint8 RGB ->
     (B, 128) or (128,) float32, computed on ``net``'s device without gradients."""
-    arr = np.asarray(chips)
-    single = arr.ndim == 3
-    batch = arr[None] if single else arr
-    if batch.ndim != 4 or batch.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3) or batch.dtype != np.uint8:
-        raise ValueError(f"chips: expected (B, 150, 150, 3) uint8 RGB, got {arr.dtype} {arr.shape}")
-    device = next(net.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device).permute(0, 3, 1, 2).float()
-    with torch.no_grad():
-        out = net(x).cpu().numpy()
-    return out[0] if single else out
+    return run_on_chips(net, chips, INPUT_SIZE)
 
 
 def _copy(dst: torch.Tensor, src: np.ndarray, what: str) -> None:

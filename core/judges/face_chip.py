@@ -143,3 +143,21 @@ def warp_chips(images: torch.Tensor, matrices: torch.Tensor, size: int = CHIP_SI
     theta = to_norm @ torch.cat([inv, bottom], dim=1) @ to_px
     grid = F.affine_grid(theta.to(images.dtype), [len(m), dims["C"], size, size], align_corners=True)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def run_on_chips(net: torch.nn.Module, chips: np.ndarray, size: int) -> np.ndarray:
+    """Run a judge network on uint8 chips without gradients, on the network's device.
+
+    chips: (B, size, size, 3) or (size, size, 3) uint8 RGB -> the network's (B, D) or (D,) float32
+    output (the network takes (B, 3, size, size) float in [0, 255]). Raises ValueError otherwise.
+    """
+    arr = np.asarray(chips)
+    single = arr.ndim == 3
+    batch = arr[None] if single else arr
+    if batch.ndim != 4 or batch.shape[1:] != (size, size, 3) or batch.dtype != np.uint8:
+        raise ValueError(f"chips: expected (B, {size}, {size}, 3) uint8 RGB, got {arr.dtype} {arr.shape}")
+    device = next(net.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        out = net(x).cpu().numpy()
+    return out[0] if single else out

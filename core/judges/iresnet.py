@@ -45,6 +45,7 @@ from torch import nn
 
 from core.checks import assert_shape
 from core.judges.errors import JudgeWeightsError
+from core.judges.face_chip import run_on_chips
 
 INPUT_SIZE = 112  # the networks' input side (px)
 EMBEDDING_DIM = 512
@@ -292,16 +293,8 @@ def embeddings_from_chips(net: FaceEmbedder, chips: np.ndarray) -> np.ndarray:
 
     Raises :class:`FaceNetWeightsError` when the network gives NaN or infinite values (weights
     that load but are not a working network)."""
-    arr = np.asarray(chips)
-    single = arr.ndim == 3
-    batch = arr[None] if single else arr
-    if batch.ndim != 4 or batch.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3) or batch.dtype != np.uint8:
-        raise ValueError(f"chips: expected (B, 112, 112, 3) uint8 RGB, got {arr.dtype} {arr.shape}")
-    device = next(net.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device).permute(0, 3, 1, 2).float()
-    with torch.no_grad():
-        out = net(x).cpu().numpy()
+    out = run_on_chips(net, chips, INPUT_SIZE)
     if not np.isfinite(out).all():
         raise FaceNetWeightsError(f"The imported {net.spec.title} gives NaN or infinite embeddings: its "
                                   "weights are not a working network. Import the right file again.")
-    return out[0] if single else out
+    return out

@@ -309,13 +309,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, expected_config: GafetConfi
             if needed:
                 parts.append(part)
     check_structure(header, parts)
-    try:
-        with safe_open(str(header.path), framework="pt") as fh:
-            tensors = {k: fh.get_tensor(k) for k in fh.keys() if _part_of(k) in parts}
-    except (SafetensorError, OSError) as err:
-        raise CheckpointCorruptError(f"{header.path} could not be read: {err}.") from None
-    if verify:
-        _check_digests(header.path, tensors, header.digests)
+    tensors = _read_parts(header, parts, verify=verify)
     with torch.device("meta"):
         nets = build_networks(header.config)
     modules = nets.modules_by_name()
@@ -335,7 +329,11 @@ def read_tensors(path: str | os.PathLike[str], parts: Iterable[str], *,
                  verify: bool = True) -> dict[str, torch.Tensor]:
     """The stored tensors of ``parts`` (networks, or parts written as ``extra_tensors``) by full name, on
     the CPU with their stored dtype. verify: check each part's digest (:class:`CheckpointCorruptError`)."""
-    header = read_header(path)
+    return _read_parts(read_header(path), tuple(parts), verify=verify)
+
+
+def _read_parts(header: CheckpointHeader, parts: Iterable[str], *, verify: bool) -> dict[str, torch.Tensor]:
+    """The tensors of ``parts`` from the file ``header`` describes, digests checked when ``verify``."""
     parts = tuple(parts)
     try:
         with safe_open(str(header.path), framework="pt") as fh:

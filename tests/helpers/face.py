@@ -83,3 +83,15 @@ def _analyzed(path: str) -> tuple[np.ndarray, np.ndarray]:
 def real_photo_and_mesh(media: TestMedia, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 photo and its FaceAnalyzer mesh (468, 3), computed once per test session."""
     return _analyzed(str(media.path(name)))
+
+
+def jaw_drop(verts: np.ndarray, px: float) -> np.ndarray:
+    """(468, 3) float32: the mesh with everything below the upper inner lip moved down by up to
+    ``px`` (a jaw drop, strongest at the mouth's centre line)."""
+    v = verts.astype(np.float64).copy()
+    y_lip = v[[13, 82, 312], 1].max() + 0.5
+    x_mid, width = v[[61, 291], 0].mean(), np.ptp(v[:, 0])
+    below = v[:, 1] > y_lip
+    fall = np.exp(-(((v[:, 0] - x_mid) / (0.45 * width)) ** 2))
+    v[below, 1] += px * fall[below]
+    return v.astype(np.float32)

@@ -25,6 +25,7 @@ from core.face.analyzer import FaceAnalyzer
 from core.geometry.presets import builtin_preset
 from core.io import iter_frames, load_photo, save_image
 from core.render.flow import backward_flow
+from tests.helpers.face import jaw_drop
 
 SIZE = 512
 LAUGH_FRAME = 400
@@ -43,17 +44,6 @@ def faces(app_assets: None, media, tmp_path_factory) -> dict[str, AlignedFace]:
     folder = tmp_path_factory.mktemp("laugh")
     out["laugh_path"] = save_image(folder / "laugh.png", frame, lossless=True)  # type: ignore[assignment]
     return out
-
-
-def jaw_drop(verts: np.ndarray, px: float) -> np.ndarray:
-    """The mesh with everything below the upper inner lip moved down by up to ``px``."""
-    v = verts.astype(np.float64).copy()
-    y_lip = v[[13, 82, 312], 1].max() + 0.5
-    x_mid, width = v[[61, 291], 0].mean(), np.ptp(v[:, 0])
-    below = v[:, 1] > y_lip
-    fall = np.exp(-(((v[:, 0] - x_mid) / (0.45 * width)) ** 2))
-    v[below, 1] += px * fall[below]
-    return v.astype(np.float32)
 
 
 def edit(source: AlignedFace, target: np.ndarray, reference: AlignedFace | None = None,

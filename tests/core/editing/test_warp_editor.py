@@ -32,6 +32,7 @@ from core.geometry.au.topology import NOSE
 from core.geometry.presets import builtin_preset
 from core.io import load_photo
 from core.render.flow import backward_flow, identity_grid
+from tests.helpers.face import jaw_drop as open_mouth
 
 SIZE = 384
 
@@ -45,17 +46,6 @@ def crops(app_assets: None, media):
         face = analyzer.analyze(photo.rgb)[0]
         out[name] = align_face(photo.rgb, face.landmarks, AlignConfig(size=SIZE))
     return out
-
-
-def open_mouth(verts: np.ndarray, px: float) -> np.ndarray:
-    """The mesh with everything below the upper inner lip moved down by up to ``px`` (a jaw drop)."""
-    v = verts.astype(np.float64).copy()
-    y_lip = v[[13, 82, 312], 1].max() + 0.5
-    x_mid, width = v[[61, 291], 0].mean(), np.ptp(v[:, 0])
-    below = v[:, 1] > y_lip
-    fall = np.exp(-(((v[:, 0] - x_mid) / (0.45 * width)) ** 2))
-    v[below, 1] += px * fall[below]
-    return v.astype(np.float32)
 
 
 def squint(verts: np.ndarray, amount: float) -> np.ndarray:
