@@ -9,6 +9,9 @@ face then spans ~3x the crop, so the detail-preserving paste-back runs); the ref
   the Studio does at start-up; that time is printed separately);
 * slider-to-result latency: ``render()`` over ``--steps`` intensities in [0.05, 1.5] (median and
   p95, full resolution and crop only), with the per-step breakdown from ``EditResult.timings``;
+* the live slider path (``core.editing.fast_path``, what the Studio shows while a slider moves):
+  the same intensities drawn at a 1280 x 800 view's resolution, with the last exact render's
+  made content carried over (wall and CPU time per picture);
 * peak memory: Python allocations (tracemalloc, over the whole run) and the process's peak
   resident set (``ru_maxrss``).
 
@@ -33,6 +36,7 @@ import numpy as np
 import torch
 
 from core import assets
+from core.editing.fast_path import LiveAnchor
 from core.editing.params import EditParams
 from core.editing.pipeline import EditPipeline, Timings
 from core.editing.warp.editor import WarpEditor
@@ -92,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             s = time.perf_counter()
             pipe.render(source, reference, EditParams(alpha=float(a)), full_resolution=False)
             crop_ms.append((time.perf_counter() - s) * 1e3)
+        view = pipe.live_view(source, (1280, 800))
+        anchor = LiveAnchor(crop=first.crop, replaced=first.crop_replaced, target=first.target_vertices)
+        live_ms, live_cpu = [], []
+        for a in alphas:
+            s, c = time.perf_counter(), time.thread_time()
+            view.render(pipe.live_target(source, reference, EditParams(alpha=float(a))), anchor, bgra=True)
+            live_ms.append((time.perf_counter() - s) * 1e3)
+            live_cpu.append((time.thread_time() - c) * 1e3)
         _, py_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
 
@@ -112,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     print(row("render, crop only", crop_ms))
     for field in ("interpolate_ms", "render_ms", "editor_ms", "paste_ms"):
         print(row(f"  of which {field[:-3]}", [getattr(t, field) for t in steps]))
+    w_, h_ = view.display_size
+    print(row(f"live path, {w_}x{h_} view", live_ms))
+    print(row("  its CPU time", live_cpu))
     print("peak memory")
     print(f"  Python allocations (tracemalloc)  {py_peak / 2**20:8.1f} MiB")
     print(f"  process peak RSS (ru_maxrss)      {rss_mb:8.1f} MiB")

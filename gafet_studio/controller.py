@@ -13,9 +13,9 @@ from typing import Literal
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QUndoStack
 
-from core.editing.gafet import registry
 from core.editing.params import EditParams
 from core.editing.spec import EditorSpec
+from gafet_studio import editors
 from gafet_studio.editors import RecentModels, SelectorEntry
 from gafet_studio.engine import Engine
 from gafet_studio.jobs import ExportRequest
@@ -44,7 +44,7 @@ class Controller(QObject):
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
-        self.models_folder = Path(models_folder) if models_folder is not None else registry.models_folder()
+        self.models_folder = Path(models_folder) if models_folder is not None else editors.models_folder()
         self.session = Session(self)  # starts with the warp editor: a remembered model loads in start()
         self.engine = Engine(self.session, crop_size=crop_size, parent=self.session)
         self.undo_stack = QUndoStack(self)
@@ -146,7 +146,7 @@ class Controller(QObject):
     def _source_ready(self, state: SourceState) -> None:
         old = self.session.source
         if old is not None and old.path == state.path and old.face_index != state.face_index:
-            text = f"Select face {state.face_index + 1}"
+            text = f"Select face {state.face_index}"
         else:
             text = f"Open source '{state.path.name}'"
             self.recent.add(state.path)
@@ -155,7 +155,7 @@ class Controller(QObject):
         if n > 1:
             self.session.notify(
                 NoticeLevel.INFO,
-                f"{n} faces found; editing face {state.face_index + 1}. "
+                f"{n} faces found (numbered from 0, left to right); editing face {state.face_index}. "
                 "Click another box or thumbnail to pick a different face.",
             )
 
@@ -167,7 +167,7 @@ class Controller(QObject):
             and old.path == state.path
             and old.face_index != state.face_index
         ):
-            text = f"Select reference face {state.face_index + 1}"
+            text = f"Select reference face {state.face_index}"
         else:
             text = f"{'Load preset' if state.kind == 'preset' else 'Open reference'} '{state.label}'"
         if state.kind == "photo" and state.path is not None:
@@ -245,9 +245,10 @@ class Controller(QObject):
             self._restoring = None
 
     # -- export and presets ------------------------------------------------------------------
-    def export(self, request: ExportRequest) -> None:
+    def export(self, request: ExportRequest) -> bool:
+        """Start exporting (a worker); False when there is nothing to export (the banner says so)."""
         self.settings.set_last_folder("export", request.path.parent)
-        self.engine.export(request)
+        return self.engine.export(request)
 
     def _exported(self, path: Path) -> None:
         self.session.notify(NoticeLevel.INFO, f"Exported '{Path(path).name}' to {Path(path).parent}.")

@@ -8,6 +8,7 @@ parented to the window, and remember their folders in the settings.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
@@ -15,9 +16,11 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 from core.geometry.presets import InvalidPresetNameError, check_preset_name, preset_path
 from gafet_studio.controller import IMAGE_SUFFIXES, Controller
 from gafet_studio.session import NoticeLevel
-from gafet_studio.widgets.batch_dialog import BatchDialog, BatchTemplate
-from gafet_studio.widgets.export_dialog import ExportDialog
 from gafet_studio.widgets.panels import user_preset_folder
+
+if TYPE_CHECKING:  # imported when first asked for: the window shows sooner
+    from gafet_studio.widgets.batch_dialog import BatchDialog
+    from gafet_studio.widgets.export_dialog import ExportDialog
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
 MODEL_FILTER = "GaFET checkpoints (*.safetensors);;All files (*)"
@@ -98,6 +101,8 @@ class StudioDialogs(QObject):
                 "Load a source portrait and a reference first; there is nothing to export yet.",
             )
             return None
+        from gafet_studio.widgets.export_dialog import ExportDialog
+
         protect = [p for p in (s.source.path, s.reference.path) if p is not None]
         return ExportDialog(
             settings=self.settings,
@@ -111,7 +116,10 @@ class StudioDialogs(QObject):
     def export(self) -> None:
         dialog = self.make_export_dialog()
         if dialog is not None and dialog.exec() and dialog.request is not None:
-            self.controller.export(dialog.request)
+            if self.controller.export(dialog.request):
+                from gafet_studio.widgets.export_dialog import ExportProgressDialog
+
+                ExportProgressDialog(self.controller.engine, parent=self.parent_widget).show()
 
     def make_batch_dialog(self) -> BatchDialog | None:
         s = self.session
@@ -121,6 +129,8 @@ class StudioDialogs(QObject):
                 "Choose a reference photo or preset first: the batch applies it to every photo.",
             )
             return None
+        from gafet_studio.widgets.batch_dialog import BatchDialog, BatchTemplate
+
         return BatchDialog(
             template=BatchTemplate.of(s, self.controller.engine.crop_size),
             start_folder=self.settings.last_folder("open"),

@@ -3,10 +3,13 @@
 Which editor is an :class:`~core.editing.spec.EditorSpec`; a :class:`SelectorEntry` adds what
 the selector shows (label, tooltip, why a checkpoint cannot be used). :func:`list_editors` (a
 worker job: it reads every checkpoint's header) returns the warp editor, every checkpoint in the
-models folder (:func:`core.editing.gafet.registry.models_folder`, ``<data home>/models``) and the
+models folder (:func:`models_folder`, ``<data home>/models``) and the
 models the user opened from elsewhere (:class:`RecentModels`); a bad checkpoint is listed
 disabled with its problem as ``problem`` (the tooltip). :func:`load` builds an editor through
 :func:`core.editing.spec.build_editor` (seconds for a large model: call it in a worker).
+
+Importing this module does not import torch (the registry is imported by the worker jobs), so
+the Studio's window can show before torch has loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.editing.gafet import registry
 from core.editing.spec import WARP, EditorSpec, build_editor
 
 if TYPE_CHECKING:
@@ -59,6 +61,14 @@ class SelectorEntry:
 WARP_ENTRY = SelectorEntry(WARP, WARP.fallback_label)
 
 
+def models_folder() -> Path:
+    """``<data home>/models``: the folder :func:`core.editing.gafet.registry.models_folder`
+    names (a test checks they agree), found without importing torch."""
+    from core.assets import data_home
+
+    return data_home() / "models"
+
+
 def entry_of(model: ModelEntry) -> SelectorEntry:
     """The selector entry of a checkpoint the registry listed or inspected."""
     return SelectorEntry(model.spec, model.label, model.problem)
@@ -76,6 +86,8 @@ def list_editors(folder: Path | None = None, extra: tuple[Path, ...] = ()) -> li
     then the ``extra`` checkpoints (recently opened) that exist and are not in that folder. Never
     raises for a bad file: it is listed with its problem. Reads headers only (a worker job all the
     same)."""
+    from core.editing.gafet import registry
+
     entries = [WARP_ENTRY]
     entries += [entry_of(m) for m in registry.list_checkpoints(folder)]
     known = [e.path for e in entries if e.path is not None]
@@ -90,6 +102,8 @@ def list_editors(folder: Path | None = None, extra: tuple[Path, ...] = ()) -> li
 def describe_checkpoint(path: str | os.PathLike[str]) -> SelectorEntry:
     """One checkpoint's selector entry, from the registry's header check (no weights are read;
     its folder is not listed: a recent model may sit in a big Downloads folder)."""
+    from core.editing.gafet import registry
+
     return entry_of(registry.inspect_checkpoint(Path(path).expanduser().absolute()))
 
 

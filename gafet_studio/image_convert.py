@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PySide6.QtGui import QImage
 
@@ -61,12 +63,74 @@ def to_display_qimage(rgb: np.ndarray) -> QImage:
     """(H, W, 3) uint8 RGB -> a QImage in ``Format_RGB32``, the raster paint engine's native format.
 
     Converting costs a little in the worker but makes ``QPixmap.fromImage`` on the GUI thread
-    almost free (no per-pixel conversion there), which matters for 12-24 MP photos.
+    almost free (no per-pixel conversion there), which matters for 12-24 MP photos. The image
+    wraps the converted array (no second copy).
     """
     import cv2
 
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"to_display_qimage wants (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-    bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA)  # RGB32 is 0xffRRGGBB: B,G,R,A bytes
+    return wrap_bgra(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA))  # B, G, R, A bytes
+
+
+def display_pixels(image: QImage) -> np.ndarray:
+    """A ``Format_RGB32`` QImage's pixels as a read-only (H, W, 4) uint8 B, G, R, A view (no copy;
+    valid while ``image`` lives)."""
+    if image.format() != QImage.Format.Format_RGB32:
+        raise ValueError(f"display_pixels wants a Format_RGB32 image, got {image.format()}")
+    h, w, bpl = image.height(), image.width(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    return buf.reshape(h, bpl)[:, : w * 4].reshape(h, w, 4)
+
+
+@dataclass(frozen=True)
+class DisplayPatch:
+    """Where a display image differs from the photo it was made from (see
+    :func:`patched_display_qimage`): image, the ``Format_RGB32`` pixels of that box; (x, y) its
+    top-left in the photo (px); base_key: the ``cacheKey()`` of the photo's display QImage. A view
+    that already shows that photo draws just the patch over it."""
+
+    image: QImage
+    x: int
+    y: int
+    base_key: int
+
+
+def patched_display_qimage(base: QImage, rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> QImage:
+    """:func:`to_display_qimage` of ``rgb`` when it differs from ``base`` (the same photo, already
+    converted) only inside ``box`` = (x0, y0, x1, y1), end-exclusive: a copy of ``base`` with just
+    the box converted (a 24 MP edit converts its face, not the photo). box None: nothing differs.
+    The box's pixels ride along as a :class:`DisplayPatch` (:func:`display_patch`)."""
+    import cv2
+
+    out = np.array(display_pixels(base), copy=True)
+    if out.shape[:2] != rgb.shape[:2]:
+        raise ValueError(f"base {out.shape[:2]} and rgb {rgb.shape[:2]} differ in size")
+    if box is None:
+        x0 = y0 = 0
+        patch = np.zeros((0, 0, 4), np.uint8)
+    else:
+        x0, y0, x1, y1 = box
+        patch = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2BGRA)
+        out[y0:y1, x0:x1] = patch
+    image = wrap_bgra(out)
+    patch_image = wrap_bgra(patch) if patch.size else QImage()
+    image._patch = DisplayPatch(image=patch_image, x=int(x0), y=int(y0), base_key=int(base.cacheKey()))
+    return image
+
+
+def display_patch(image: QImage) -> DisplayPatch | None:
+    """The :class:`DisplayPatch` a :func:`patched_display_qimage` carries (None for other images)."""
+    patch = getattr(image, "_patch", None)
+    return patch if isinstance(patch, DisplayPatch) else None
+
+
+def wrap_bgra(bgra: np.ndarray) -> QImage:
+    """(H, W, 4) uint8 in B, G, R, 255 byte order -> a ``Format_RGB32`` QImage over the same memory
+    (no copy: the image keeps the array alive). Any thread; never write to the array afterwards."""
+    if bgra.dtype != np.uint8 or bgra.ndim != 3 or bgra.shape[2] != 4 or not bgra.flags.c_contiguous:
+        raise ValueError(f"wrap_bgra wants contiguous (H, W, 4) uint8, got {bgra.shape} {bgra.dtype}")
     h, w = bgra.shape[:2]
-    return QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32).copy()
+    image = QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32)
+    image._pixels = bgra  # the QImage does not own the buffer: keep it alive with the image
+    return image

@@ -7,6 +7,8 @@ pipeline) and returns plain values; errors propagate to the worker's ``errored``
 from __future__ import annotations
 
 import copy
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -35,6 +37,18 @@ class ExportRequest:
     def __post_init__(self) -> None:
         if self.scope not in EXPORT_SCOPES:
             raise ValueError(f"unknown export scope {self.scope!r}; expected one of {EXPORT_SCOPES}")
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """fraction: 0..1 of the export done; text: the step under way."""
+
+    fraction: float
+    text: str
+
+
+class ExportCancelled(GafetError):
+    """The user cancelled an export; nothing was written."""
 
 
 def face_box(face: Face) -> tuple[float, float, float, float]:
@@ -103,24 +117,39 @@ def export_job(
     crop_size: int,
     request: ExportRequest,
     protect: list[Path],
+    cancel: threading.Event | None = None,
+    progress: Callable[[ExportProgress], None] | None = None,
 ) -> Path:
     """Render at full resolution (never a proxy) and save atomically; returns the path written.
 
     source / reference: the pipeline's PreparedSource / PreparedReference. scope 'photo' keeps
     the photo's ICC profile and EXIF; 'crop' writes the aligned crop (profile only).
+    progress: told each step (:class:`ExportProgress`). cancel: once set, the export stops at the
+    next step (after the render, after encoding: the file is never committed) with
+    :class:`ExportCancelled`.
     """
-    from core.io.save import save_image
+    from core.io.save import output_format, save_image
 
+    report = progress or (lambda _: None)
+
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise ExportCancelled(f"The export to '{request.path.name}' was cancelled; nothing was written.")
+
+    check()
+    report(ExportProgress(0.05, "Rendering at full resolution…"))
     result = shared_pipeline(editor, crop_size).render(
         source, reference, params, full_resolution=request.scope == "photo"
     )
+    check()
     photo = source.photo
     if request.scope == "photo":
         assert result.image is not None  # rendered with full_resolution=True
         rgb, icc, exif = result.image, photo.icc_profile, photo.exif
     else:
         rgb, icc, exif = result.crop, photo.icc_profile, None
-    return save_image(
+    report(ExportProgress(0.5, f"Encoding the {output_format(request.path)} file…"))
+    path = save_image(
         request.path,
         np.ascontiguousarray(rgb),
         icc_profile=icc,
@@ -128,7 +157,10 @@ def export_job(
         quality=request.quality,
         overwrite=request.overwrite,
         protect=protect,
+        before_commit=check,
     )
+    report(ExportProgress(1.0, "Exported."))
+    return path
 
 
 def save_preset_job(name: str, folder: Path, aus: np.ndarray, overwrite: bool) -> Path:

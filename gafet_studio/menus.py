@@ -7,7 +7,10 @@ Open Recent menu follows :class:`~gafet_studio.recent.RecentFiles` and reports a
 
 Shortcuts: Ctrl+O / Ctrl+R open source / reference, Ctrl+M open a GaFET model, Ctrl+E export,
 Ctrl+B batch, Ctrl+Z undo, Ctrl+Shift+Z (or Ctrl+Y) redo, Ctrl+0 fit, Ctrl+1 100 %, Ctrl++ / Ctrl+-
-zoom, B before/after.
+zoom, B before/after, Ctrl+2 reference side by side.
+
+View ▸ Theme offers System / Light / Dark (:attr:`StudioMenus.themes`, one checkable action each,
+exclusive); :attr:`StudioMenus.themeChosen` reports a pick.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QMainWindow
 
 from gafet_studio.recent import RecentFiles
+from gafet_studio.theme import THEME_LABELS, Theme
 
 K = QKeySequence
 
@@ -35,6 +39,7 @@ def _action(parent: QObject, text: str, shortcuts: tuple[QKeySequence, ...] = ()
 class StudioMenus(QObject):
     recentSource = Signal(object)  # Path: open it as the source
     recentReference = Signal(object)  # Path: open it as the reference
+    themeChosen = Signal(object)  # Theme
 
     def __init__(
         self, window: QMainWindow, *, undo_stack: QUndoStack, recent: RecentFiles, models_folder: Path
@@ -62,6 +67,9 @@ class StudioMenus(QObject):
             "Save the current expression (its AUs) as JSON",
         )
         self.export = _action(w, "&Export…", (K("Ctrl+E"),), "Save the edited photo at full resolution")
+        self.export_video = _action(
+            w, "Export &Video…", tip="Write the portrait driven by the driving video as an MP4"
+        )
         self.batch = _action(
             w,
             "&Batch Edit a Folder…",
@@ -79,6 +87,20 @@ class StudioMenus(QObject):
         self.zoom_in = _action(w, "Zoom &In", (K("Ctrl++"), K("Ctrl+=")))
         self.zoom_out = _action(w, "Zoom &Out", (K("Ctrl+-"),))
         self.before = _action(w, "Show &Before", (K("B"),))
+        self.side_by_side = _action(
+            w, "Reference &Side by Side", (K("Ctrl+2"),), "Show the reference photo beside the result"
+        )
+        self.side_by_side.setCheckable(True)
+        self.theme_group = QActionGroup(w)
+        self.theme_group.setExclusive(True)
+        self.themes: dict[Theme, QAction] = {}
+        for theme in Theme:
+            action = _action(w, THEME_LABELS[theme], tip=f"{theme.value.capitalize()} colours")
+            action.setCheckable(True)
+            action.triggered.connect(lambda _=False, t=theme: self.themeChosen.emit(t))
+            self.theme_group.addAction(action)
+            self.themes[theme] = action
+        self.themes[Theme.SYSTEM].setStatusTip("Follow the desktop's light or dark setting")
         self.assets = _action(w, "Fetch Face &Models…")
         self.about = _action(w, "&About GaFET Studio")
         self._recent = recent
@@ -95,7 +117,7 @@ class StudioMenus(QObject):
         file.addSeparator()
         file.addActions([self.load_preset, self.save_preset])
         file.addSeparator()
-        file.addActions([self.export, self.batch])
+        file.addActions([self.export, self.export_video, self.batch])
         file.addSeparator()
         file.addAction(self.quit)
         edit = bar.addMenu("&Edit")
@@ -105,7 +127,10 @@ class StudioMenus(QObject):
         view = bar.addMenu("&View")
         view.addActions([self.fit, self.actual, self.zoom_in, self.zoom_out])
         view.addSeparator()
-        view.addAction(self.before)
+        view.addActions([self.before, self.side_by_side])
+        view.addSeparator()
+        self.theme_menu = view.addMenu("&Theme")
+        self.theme_menu.addActions(list(self.themes.values()))
         tools = bar.addMenu("&Tools")
         tools.addAction(self.assets)
         tools.addAction(self.rescan_models)
@@ -116,6 +141,10 @@ class StudioMenus(QObject):
         tb.addActions([self.open_source, self.open_reference, self.export])
         tb.addSeparator()
         tb.addActions([self.undo, self.redo])
+
+    def show_theme(self, theme: Theme) -> None:
+        """Check ``theme``'s action (without emitting :attr:`themeChosen`)."""
+        self.themes[Theme(theme)].setChecked(True)
 
     def fill_recent(self) -> None:
         """List the recent files, each as source and as reference; then Clear."""

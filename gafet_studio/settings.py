@@ -1,4 +1,4 @@
-"""Persistent Studio settings (QSettings): folders, window geometry, export choices, editor.
+"""Persistent Studio settings (QSettings): folders, window and view, export choices, editor.
 
 One typed accessor per value; callers never see QSettings keys. Tests pass their own
 ``QSettings`` (an INI file in a temporary folder) so they never touch the user's settings.
@@ -15,6 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from core.editing.spec import WARP, EditorSpec, InvalidEditorSpecError
 from gafet_studio.jobs import EXPORT_SCOPES, ExportScope
+from gafet_studio.theme import Theme, parse_theme
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,21 @@ class Settings:
 
     def set_window_state(self, data: QByteArray) -> None:
         self.q.setValue("window/state", data)
+
+    def theme(self) -> Theme:
+        """The chosen colour theme (System when none was chosen, or the stored one is unknown)."""
+        return parse_theme(self.q.value("view/theme", Theme.SYSTEM.value, str))
+
+    def set_theme(self, theme: Theme) -> None:
+        self.q.setValue("view/theme", Theme(theme).value)
+
+    def side_by_side(self) -> bool:
+        """Whether the result view shows the reference beside the result (View menu)."""
+        value = self.q.value("view/side_by_side", False)
+        return value in (True, "true", "1", 1)
+
+    def set_side_by_side(self, on: bool) -> None:
+        self.q.setValue("view/side_by_side", bool(on))
 
     # -- export ------------------------------------------------------------------------------
     def export_format(self) -> str:

@@ -8,7 +8,8 @@
   coalesced: when it ends only the *newest* pending request runs. Every request gets a
   generation number, so callers can drop results that a newer request has superseded.
 * :func:`studio_pool` is the Studio's own pool for pipeline work (one thread: the edit
-  pipeline's caches are not shared between threads); :func:`aux_pool` runs side jobs (3D preview
+  pipeline's caches are not shared between threads); :func:`live_pool` the live slider path
+  (:mod:`core.editing.fast_path`); :func:`aux_pool` runs side jobs (3D preview
   renders, asset downloads) so they never wait behind a long export.
 """
 
@@ -37,6 +38,12 @@ def _pool(name: str, threads: int) -> QThreadPool:
 def studio_pool() -> QThreadPool:
     """The pool for edit-pipeline jobs (serial: one thread)."""
     return _pool("pipeline", 1)
+
+
+def live_pool() -> QThreadPool:
+    """The pool for the live slider path (one thread, beside the pipeline's: a slider move never
+    waits behind a full-resolution render)."""
+    return _pool("live", 1)
 
 
 def aux_pool() -> QThreadPool:

@@ -43,7 +43,15 @@ from scipy.optimize import least_squares
 from core import assets
 from core.evaluation.judges import load_judges
 from core.face.analyzer import FaceAnalyzer
-from core.geometry.au.calibration import AUCalibration, calibrated_change, gain_field, mouth_gap
+from core.geometry.au.calibration import (
+    BROW_POINTS,
+    INNER_LIP_PAIRS,
+    LID_PAIRS,
+    AUCalibration,
+    calibrated_change,
+    gain_field,
+    mouth_gap,
+)
 from core.geometry.au.fit import default_fitter
 from core.io import load_photo
 from core.io.atomic import atomic_write_text
@@ -60,10 +68,10 @@ NEUTRAL_PHOTO = ("multi_face.jpg", 2, ("AU12",))  # photo, face, AUs the face sh
 # dlib's points as MediaPipe vertices: brows 17-26, the six points of each eye, inner lip
 # pairs, mouth corners. Image-left eye / brow first, as in dlib's order for a frontal face.
 MESH_POINTS = {
-    "brows": (70, 63, 105, 66, 107, 336, 296, 334, 293, 300),
+    "brows": BROW_POINTS,
     "eyes": ((33, 160, 158, 133, 153, 144), (362, 385, 387, 263, 373, 380)),
-    "lids": ((160, 144), (158, 153), (385, 380), (387, 373)),
-    "inner_lips": ((82, 87), (13, 14), (312, 317)),
+    "lids": LID_PAIRS,
+    "inner_lips": INNER_LIP_PAIRS,
     "corners": (61, 291),
 }
 GAIN_PARAMS = (("brows", 1), ("eyes", 1), ("mouth", 0), ("mouth", 1))  # (region, axis); the jaw = the mouth

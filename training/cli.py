@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -35,20 +36,23 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from core.errors import EXIT_ERROR, EXIT_OUTPUT_EXISTS, GafetError
 from core.io.atomic import atomic_write_text
+from core.io.json_file import read_json_file
 from training.config import (
     ABLATIONS,
     TRAINING_CONFIGS,
     TrainingConfig,
     TrainingConfigError,
     training_config,
-    training_config_from_json,
+    training_config_from_dict,
     training_config_to_dict,
 )
-from training.distributed import DistContext, DistributedError, init_distributed, shutdown, spawn
+
+if TYPE_CHECKING:  # training.distributed imports torch: loaded only when a run starts (fast --help)
+    from training.distributed import DistContext
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -62,6 +66,25 @@ class RunDirError(GafetError):
 
 class RunExistsError(RunDirError):
     exit_code = EXIT_OUTPUT_EXISTS
+
+
+_DEEXPRESSION = "deexpression"  # training.data.neutraliser.DEEXPRESSION (that module imports torch)
+
+
+class NeutraliserOption(argparse.Action):
+    """``--neutraliser warp | none | deexpression CKPT``: sets ``neutraliser`` (the name) and
+    ``neutraliser_model`` (the checkpoint, or None)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        words = [values] if isinstance(values, str) else list(values or [])
+        name = words[0] if words else ""
+        if name == _DEEXPRESSION and len(words) != 2:
+            parser.error("--neutraliser deexpression needs the model: --neutraliser deexpression CKPT")
+        if name != _DEEXPRESSION and len(words) != 1:
+            parser.error(f"--neutraliser {name} takes no further argument")
+        setattr(namespace, self.dest, name)
+        namespace.neutraliser_model = words[1] if name == _DEEXPRESSION else None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,9 +102,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perceptual", choices=("imagenet", "random"),
                    help="VGG weights of LPIPS and the contextual loss: the imported ImageNet files (the "
                         "paper; default) or seeded random weights (offline, NOT the paper's setting)")
-    p.add_argument("--neutraliser", metavar="NAME",
-                   help="the source X_n: the cache's own neutraliser (default), or 'none' = the 'w/o De-exp' "
-                        "ablation (the source is X itself)")
+    p.add_argument("--shape-model", choices=("au", "flame"),
+                   help="face model measuring L_exp^shape (Eq. 2): the built-in AU model (default; the "
+                        "offline stand-in) or your imported FLAME (the paper's; see the README on FLAME)")
+    p.add_argument("--neutraliser", nargs="+", action=NeutraliserOption, metavar="NAME",
+                   help="the source X_n: the cache's own neutraliser (default, e.g. warp), 'deexpression "
+                        "CKPT' (a trained De-expression model; its X_n are stored beside the cache once), or "
+                        "'none' = the 'w/o De-exp' ablation (the source is X itself)")
     p.add_argument("--ablation", action="append", default=[], choices=sorted(ABLATIONS), metavar="KEY",
                    help=f"switch a Table 3 part or a loss off (repeatable): {', '.join(ABLATIONS)}")
     p.add_argument("--seed", type=int, help="seed of the weights, the data order and every random choice")
@@ -120,9 +147,11 @@ def _base_config(spec: str) -> TrainingConfig:
         return training_config(spec)
     path = Path(spec)
     if path.suffix.lower() == ".json" or path.exists():
-        if not path.is_file():
-            raise TrainingConfigError(f"Training config file {path} does not exist.")
-        return training_config_from_json(path.read_text(encoding="utf-8"))
+        raw = read_json_file(path, error=TrainingConfigError, label="Training config file", noun="config")
+        try:
+            return training_config_from_dict(raw)
+        except TrainingConfigError as err:
+            raise TrainingConfigError(f"Training config file {path}: {err}") from None
     return training_config(spec)  # raises, naming the known configs
 
 
@@ -138,6 +167,8 @@ def config_from_args(args: argparse.Namespace, base: TrainingConfig) -> Training
             changes[name] = value
     if args.neutraliser == "none" and cfg.pairs.use_de_expression:
         cfg = cfg.with_ablation("no-de-exp")
+    if getattr(args, "shape_model", None) is not None:
+        cfg = cfg.replace(expression=dataclasses.replace(cfg.expression, shape_model=args.shape_model))
     return cfg.replace(**changes) if changes else cfg
 
 
@@ -156,7 +187,8 @@ def config_differences(a: TrainingConfig, b: TrainingConfig) -> list[str]:
 
 
 def _config_options_given(args: argparse.Namespace) -> bool:
-    return bool(args.config or args.ablation or args.neutraliser == "none" or any(
+    return bool(args.config or args.ablation or args.neutraliser == "none"
+                or getattr(args, "shape_model", None) is not None or any(
         getattr(args, n) is not None for n in ("perceptual", "seed", "batch", "accumulation", "precision")))
 
 
@@ -252,10 +284,15 @@ def _run_rank(args: argparse.Namespace, ctx: DistContext, out: _Stderr) -> int:
                             eval_every=args.eval_every, preview_every=args.preview_every)
     dataset = FaceCacheDataset(args.data)
     neutraliser = dataset.cache.settings.neutraliser
-    if args.neutraliser not in (None, "none", neutraliser):
+    if args.neutraliser not in (None, "none", "deexpression", neutraliser):
         raise GafetError(f"The face cache {args.data} was prepared with the '{neutraliser}' neutraliser; "
-                         f"--neutraliser can be '{neutraliser}' (its X_n) or 'none' (the 'w/o De-exp' "
-                         f"ablation). Prepare another cache for another neutraliser.")
+                         f"--neutraliser can be '{neutraliser}' (its X_n), 'deexpression CKPT' or 'none' "
+                         f"(the 'w/o De-exp' ablation). Prepare another cache for another neutraliser.")
+    if args.neutraliser == "deexpression":  # X_n of a De-expression model, computed once per cache
+        from training.data.neutraliser import deexpression_cache
+
+        dataset.cache = deexpression_cache(dataset.cache, args.neutraliser_model)
+        neutraliser = dataset.cache.neutraliser_name
 
     resumed_from = None
     if args.resume:
@@ -345,6 +382,8 @@ def _run_rank(args: argparse.Namespace, ctx: DistContext, out: _Stderr) -> int:
 
 def _run_here(args: argparse.Namespace) -> int:
     """This process's rank (a single process, or one rank of torchrun / --gpus)."""
+    from training.distributed import init_distributed, shutdown
+
     ctx = init_distributed(args.device)
     try:
         with run_lock(args.run_dir) if ctx.is_main else contextlib.nullcontext():
@@ -365,6 +404,8 @@ def _rank_entry(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gafet train`` with parsed ``args``: this process, or ``--gpus N`` processes."""
+    from training.distributed import DistributedError, spawn
+
     if args.gpus is not None and args.gpus > 1 and "RANK" not in os.environ:
         import torch
 

@@ -8,7 +8,9 @@ The objective (paper §3.5, Eq. 5)::
 
 §3.5 gives λ_exp^shape = 150, λ_exp^AU = 50 and "the rest are 1.0": λ_rec = λ_cx = λ_adv^global =
 λ_adv^comp = 1. The λ inside Eq. 1 (LPIPS against L1) is not given; 1.0 here. §4.1: Adam with
-β₁ = 0, β₂ = 0.99, lr 0.002. Everything else (R1 γ and its lazy interval, EMA, batch) is not in
+β₁ = 0, β₂ = 0.99, lr 0.002. The paper's λ's are kept; our stand-in measurements are converted to
+the paper's units instead (L_exp^shape in metres, L_exp^AU by the measured ``au_unit_scale`` of
+:class:`ExpressionConfig`). Everything else (R1 γ and its lazy interval, EMA, batch) is not in
 the paper and follows StyleGAN2-ADA (notes/training.md §1).
 
 A :class:`TrainingConfig` holds the network config (:class:`core.nets.config.GafetConfig`, whose
@@ -58,7 +60,7 @@ class LossWeights:
     rec: float = 1.0  # λ_rec: L_rec^pseudo (Eq. 1), pseudo-paired batches only ("the rest are 1.0")
     lpips: float = 1.0  # λ in Eq. 1: L_rec^pseudo = L1 + λ·LPIPS (value not given by the paper)
     exp_shape: float = 150.0  # λ_exp^shape: L_exp^shape (Eq. 2), §3.5
-    exp_au: float = 50.0  # λ_exp^AU: L_exp^AU (Eq. 3), §3.5
+    exp_au: float = 50.0  # λ_exp^AU: L_exp^AU (Eq. 3), §3.5; weighs s_AU·(1 − cos) (expression.au_unit_scale)
     cx: float = 1.0  # λ_cx: L_cx (Eq. 4)
     adv_global: float = 1.0  # λ_adv^global: non-saturating G loss against the global D
     adv_comp: float = 1.0  # λ_adv^comp: the same against the component D (eyes, mouth)
@@ -100,6 +102,21 @@ class ExpressionConfig:
 
     fit_rounds: int = 12  # unrolled rounds of the differentiable AU fit (core.geometry.au.fit_torch)
     au_neutral: float = 0.1  # τ: constant "neutral" component appended to the AU embedding (Eq. 3)
+    # s_AU: unit conversion of the stand-in AU embedding (20 box-constrained AU intensities + τ, for
+    # MLCR's 12 dense sigmoid outputs), so that λ_exp^AU = 50 keeps the paper's meaning: §4.1 sets the
+    # weights "to equalize the different loss items"; L_exp^shape is in metres (λ 150, as with FLAME),
+    # and s_AU makes the two expression items equal on real expression pairs:
+    # λ_AU·s_AU·E[L_AU] = λ_shape·E[L_shape]. Measured by tools/measure_loss_scales.py (cpu-smoke,
+    # 64², τ 0.1; 258 ordered pairs of the test media's photos and video frames): E[L_shape] =
+    # 0.00144 m, E[1 − cos] = 0.347 -> s_AU = 0.0125 (video-128, 128²: 0.0130, so one value serves every
+    # resolution). Check of the rule on the same pairs: 150·E[L_shape]
+    # = 0.22 against E[L1] = 0.20 between the images, while the raw 50·E[1 − cos] = 17.4. Raw, the AU
+    # term's gradient was ~700x the L1 term's and training followed it alone (tests/training/test_overfit.py).
+    au_unit_scale: float = 0.0125
+    # Which face model measures the expression of Eq. 2 (L_exp^shape): "au" = the built-in AU model
+    # (the offline stand-in, training.face_fit), "flame" = the user's imported FLAME, as in the paper
+    # (EMOCA/FLAME), through training.flame_fit (mesh -> iBUG 68 -> FLAME fit, implicit gradient).
+    shape_model: str = "au"
 
 
 @dataclass(frozen=True)
@@ -294,8 +311,13 @@ def validate(cfg: TrainingConfig) -> None:
         fail(f"contextual.layer_weights must be finite and >= 0, got {c.layer_weights}")
     if c.band_width <= 0 or c.eps <= 0 or c.max_positions < 1:
         fail("contextual.band_width and eps must be > 0 and max_positions >= 1")
-    if cfg.expression.fit_rounds < 1 or cfg.expression.au_neutral < 0:
-        fail("expression.fit_rounds must be >= 1 and expression.au_neutral >= 0")
+    ex = cfg.expression
+    if ex.shape_model not in ("au", "flame"):
+        fail(f"expression.shape_model must be 'au' or 'flame', got {ex.shape_model!r}")
+    if ex.fit_rounds < 1 or ex.au_neutral < 0 or not (math.isfinite(ex.au_unit_scale)
+                                                       and ex.au_unit_scale > 0):
+        fail("expression.fit_rounds must be >= 1, expression.au_neutral >= 0 and expression.au_unit_scale "
+             "finite and > 0")
     if cfg.r1.gamma < 0 or cfg.r1.interval < 1:
         fail(f"r1.gamma must be >= 0 and r1.interval >= 1, got {cfg.r1}")
     for which in ("g_optimiser", "d_optimiser"):
@@ -497,4 +519,6 @@ def training_config_from_json(text: str) -> TrainingConfig:
     except json.JSONDecodeError as err:
         raise TrainingConfigError(f"Training configuration is not valid JSON ({err.msg} at line "
                                   f"{err.lineno}).") from None
+    except RecursionError:
+        raise TrainingConfigError("Training configuration: its JSON is nested too deeply.") from None
     return training_config_from_dict(raw)

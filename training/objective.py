@@ -24,7 +24,9 @@ own and use ``cfg.d_optimiser.lazy(cfg.r1.interval)``.
 Terms (every term unweighted, detached, 0-d float32; None when switched off or not applicable):
 
 * G: ``rec_l1``, ``rec_lpips``, ``rec`` (= L1 + λ·LPIPS, pseudo-paired batches only), ``exp_shape``,
-  ``exp_au``, ``cx``, ``adv_global``, ``adv_comp``, ``total`` (= Σ λ·term).
+  ``exp_au``, ``cx``, ``adv_global``, ``adv_comp``, ``total`` (= Σ λ·term). The two expression
+  terms are in the paper's units, so its λ's apply: ``exp_shape`` in metres, ``exp_au`` = s_AU·(1 − cos)
+  with the stand-in AU embedding's measured conversion (:mod:`training.losses.expression`).
 * D: ``adv_global``, ``adv_comp`` (non-saturating D losses), ``real_logit``/``fake_logit`` (global
   D means), ``r1_global``, ``r1_comp`` (penalties, before γ/2·k), ``total``.
 
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import torch
 from torch import nn
@@ -55,6 +57,9 @@ from training.losses.contextual import contextual_loss
 from training.losses.expression import expression_au_loss, expression_shape_loss
 from training.losses.reconstruction import l1_distance, lpips_distance
 from training.perceptual import PerceptualNets, build_perceptual
+
+if TYPE_CHECKING:  # imports FLAME (user-imported); only when the config asks for it
+    from training.flame_fit import FlameExpressionFitter
 
 
 class Networks(Protocol):
@@ -81,7 +86,7 @@ class GeneratorTerms(NamedTuple):
     rec_lpips: torch.Tensor | None  # lpips(X, X̂) (Eq. 1)
     rec: torch.Tensor | None  # L_rec^pseudo = rec_l1 + λ·rec_lpips
     exp_shape: torch.Tensor | None  # L_exp^shape (Eq. 2), metres
-    exp_au: torch.Tensor | None  # L_exp^AU (Eq. 3)
+    exp_au: torch.Tensor | None  # L_exp^AU (Eq. 3): s_AU·(1 − cos), s_AU = cfg.expression.au_unit_scale
     cx: torch.Tensor | None  # L_cx = Σ ω_i·L_i (Eq. 4)
     adv_global: torch.Tensor | None  # L_adv^global (non-saturating)
     adv_comp: torch.Tensor | None  # L_adv^comp (mean over left eye, right eye, mouth)
@@ -142,7 +147,7 @@ class GafetObjective:
     """
 
     def __init__(self, *, config: TrainingConfig, perceptual: PerceptualNets,
-                 fitter: ExpressionFitter | None) -> None:
+                 fitter: ExpressionFitter | None, shape_fitter: FlameExpressionFitter | None = None) -> None:
         sw = config.losses
         if sw.rec_lpips and perceptual.lpips is None:
             raise ValueError("GafetObjective: LPIPS is on but no LPIPS network was given")
@@ -155,7 +160,10 @@ class GafetObjective:
                              f"'{config.perceptual}'")
         self.config = config
         self.perceptual = perceptual
+        if sw.exp_shape and config.expression.shape_model == "flame" and shape_fitter is None:
+            raise ValueError("GafetObjective: L_exp^shape through FLAME needs a FlameExpressionFitter")
         self.fitter = fitter
+        self.shape_fitter = shape_fitter if config.expression.shape_model == "flame" else None
         self._layer_weights = torch.tensor(config.contextual.layer_weights, dtype=torch.float32)
 
     @classmethod
@@ -173,7 +181,12 @@ class GafetObjective:
         fitter = None
         if config.needs_expression_fit:
             fitter = ExpressionFitter.from_assets(rounds=config.expression.fit_rounds).to(device)
-        return cls(config=config, perceptual=perceptual, fitter=fitter)
+        shape_fitter = None
+        if config.losses.exp_shape and config.expression.shape_model == "flame":
+            from training.flame_fit import FlameExpressionFitter
+
+            shape_fitter = FlameExpressionFitter.from_assets().to(device)  # or FlameNotImportedError
+        return cls(config=config, perceptual=perceptual, fitter=fitter, shape_fitter=shape_fitter)
 
     # -- what it is ------------------------------------------------------------------------------
 
@@ -193,12 +206,15 @@ class GafetObjective:
                 "perceptual_random": self.perceptual_is_random,
                 "lpips_backbone": None if self.perceptual.lpips is None else "vgg16",
                 "contextual_backbone": None if self.perceptual.vgg19 is None else "vgg19",
-                "contextual_layers": list(self.config.contextual.layers)}
+                "contextual_layers": list(self.config.contextual.layers),
+                "exp_shape_model": "flame" if self.shape_fitter is not None else "au"}
 
     def to(self, device: torch.device | str) -> GafetObjective:
         self.perceptual = self.perceptual.to(device)
         if self.fitter is not None:
             self.fitter = self.fitter.to(device)
+        if self.shape_fitter is not None:
+            self.shape_fitter = self.shape_fitter.to(device)
         return self
 
     # -- precision -------------------------------------------------------------------------------
@@ -248,13 +264,21 @@ class GafetObjective:
             pred = self.fitter(fake32, batch.target_landmarks)
             with torch.no_grad():
                 ref = self.fitter(batch.reference, batch.reference_landmarks).params.detach()
-            if sw.exp_shape:
+            if sw.exp_shape and self.shape_fitter is not None:  # FLAME, as the paper (EMOCA/FLAME)
+                pred_f = self.shape_fitter(fake32, batch.target_landmarks)
+                with torch.no_grad():
+                    ref_f = self.shape_fitter(batch.reference, batch.reference_landmarks).params.detach()
+                exp_shape = expression_shape_loss(self.shape_fitter.model, pred_f.params.expression, ref_f,
+                                                  unit_scale=self.shape_fitter.unit_scale)
+            elif sw.exp_shape:
                 exp_shape = expression_shape_loss(self.fitter.model, pred.params.expression, ref,
                                                   unit_scale=self.fitter.unit_scale)
+            if exp_shape is not None:
                 total = total + w.exp_shape * exp_shape
             if sw.exp_au:
                 exp_au = expression_au_loss(pred.params.expression, ref.expression,
-                                            neutral=cfg.expression.au_neutral)
+                                            neutral=cfg.expression.au_neutral,
+                                            unit_scale=cfg.expression.au_unit_scale)
                 total = total + w.exp_au * exp_au
 
         cx = None

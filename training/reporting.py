@@ -26,7 +26,9 @@ from typing import IO, Any, Protocol
 
 import torch
 
+from core.errors import GafetError
 from core.io.atomic import atomic_write_text
+from core.io.json_file import open_regular, parse_json
 from training.loop import (
     CheckpointSaved,
     EvaluationDone,
@@ -43,6 +45,7 @@ __all__ = [
     "TENSORBOARD_DIR",
     "JsonlSink",
     "ProgressSink",
+    "RunLogError",
     "Sink",
     "TensorBoardSink",
     "configure_cpu_threads",
@@ -99,24 +102,46 @@ def _rate(event: StepDone) -> float:
     return event.batch / event.seconds if event.seconds > 0 else math.inf
 
 
+MAX_LOG_LINE_BYTES = 1 << 20  # a step's record is about 1 KB; a longer line is damage
+
+
+class RunLogError(GafetError):
+    """A run's log (``metrics.jsonl``, ``evaluation.jsonl``) is not a file the sink can rewrite."""
+
+
+def _line_step(line: bytes) -> tuple[bool, object]:
+    """(readable, step) of one log line: unreadable when not UTF-8 JSON object (a half line from a
+    killed process, garbage, nesting too deep for the parser)."""
+    try:
+        record = parse_json(line, source="log line", error=ValueError, max_bytes=MAX_LOG_LINE_BYTES)
+    except ValueError:
+        return False, None
+    return (True, record.get("step")) if isinstance(record, dict) else (False, None)
+
+
 def _truncate_jsonl(path: Path, last_step: int) -> None:
-    """Drop the lines of steps after ``last_step`` (and unreadable lines) from ``path``, atomically."""
-    if not path.is_file():
+    """Drop the lines of steps after ``last_step`` (and unreadable lines) from ``path``, atomically.
+
+    Raises :class:`RunLogError` naming the file when it is not a regular file (a FIFO, a device,
+    a folder) or cannot be read."""
+    if not os.path.lexists(path):
         return
-    kept = []
+    kept: list[bytes] = []
     changed = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            step = json.loads(line).get("step")
-        except (json.JSONDecodeError, AttributeError):
-            changed = True  # a half line from a killed process
-            continue
-        if isinstance(step, int) and step > last_step:
-            changed = True
-            continue
-        kept.append(line)
+    with open_regular(path, source=f"The training log {path}", error=RunLogError) as f:
+        while line := f.readline(MAX_LOG_LINE_BYTES + 1):
+            if not line.endswith(b"\n") and len(line) > MAX_LOG_LINE_BYTES:
+                while line and not line.endswith(b"\n"):  # skip the rest of an over-long line
+                    line = f.readline(MAX_LOG_LINE_BYTES + 1)
+                changed = True
+                continue
+            readable, step = _line_step(line)
+            if not readable or (isinstance(step, int) and step > last_step):
+                changed = True  # a half line from a killed process, or a step after the checkpoint
+                continue
+            kept.append(line.rstrip(b"\r\n"))
     if changed:
-        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+        atomic_write_text(path, "".join(f"{line.decode('utf-8')}\n" for line in kept))
 
 
 class JsonlSink:

@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from core.errors import GafetError
+from core.io.atomic import sweep_stale
 from core.nets.checkpoint import (
     CheckpointError,
     CheckpointFormatError,
@@ -505,10 +506,8 @@ class CheckpointFolder:
         return path
 
     def remove_partial_writes(self) -> list[Path]:
-        """Delete the hidden temporary files a killed writer left behind; returns them."""
+        """Delete the hidden temporary files a killed writer left behind (those of a writer process that
+        is gone: :func:`core.io.atomic.sweep_stale`); returns them."""
         if not self.root.is_dir():
             return []
-        stale = [p for p in self.root.iterdir() if p.name.startswith(".step-") and p.name.endswith(".part")]
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return stale
+        return sweep_stale(self.root)

@@ -2,9 +2,15 @@
 
 :func:`run_batch` is a generator: it prepares the reference once, then for each source file
 loads, prepares, renders at full resolution and saves, and yields one :class:`BatchItem` per
-file, failed or not, so a caller (the CLI's progress bar, a Studio worker) can report progress
-and carry on past bad files. Only :class:`~core.errors.GafetError` (a bad photo, no face, an
-existing output) is caught per file; anything else is a bug and propagates.
+file, failed or not, so a caller (the CLI's progress lines, a Studio worker) can report progress
+and carry on past bad files. A batch never dies part-way on one file: every
+:class:`~core.errors.GafetError` (a bad photo, no face, an existing output) and every other
+exception raised while editing a file (an unforeseen decoder failure, a bug) becomes that file's
+failure (:class:`BatchFileError` for the latter, naming the file and the exception). Only
+KeyboardInterrupt and other BaseExceptions stop the run.
+
+Transparency: a source with an alpha channel keeps it in a .png / .webp output; a .jpg output
+drops it and the item says so (``BatchItem.alpha_dropped``).
 """
 
 from __future__ import annotations
@@ -13,22 +19,44 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.editing.params import EditParams
-from core.editing.pipeline import EditPipeline, PreparedReference
-from core.errors import GafetError
+from core.errors import EXIT_ERROR, GafetError
 from core.io import load_photo, save_image
 from core.io.errors import OutputExistsError
 from core.io.save import OUTPUT_FORMATS
 
+if TYPE_CHECKING:  # the pipeline (torch) loads only when a batch runs, not for its options
+    from core.editing.pipeline import EditPipeline, PreparedReference
+
+ALPHA_FORMATS = ("PNG", "WEBP")  # output formats that hold transparency
+
+
+class BatchFileError(GafetError):
+    """One file of a batch failed with an unexpected exception (not a project error): a bug or an
+    unforeseen decoder failure. ``cause`` is the original exception."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, path: Path, cause: Exception) -> None:
+        self.path, self.cause = path, cause
+        detail = (str(cause).strip().splitlines() or [""])[0][:200]
+        super().__init__(f"Unexpected {type(cause).__name__} while editing '{path.name}'"
+                         + (f": {detail}" if detail else "") + "; the file was skipped.")
+
 
 @dataclass(frozen=True, kw_only=True)
 class BatchItem:
-    """The outcome for one source file: ``output`` on success, else ``error`` (a GafetError)."""
+    """The outcome for one source file: ``output`` on success, else ``error`` (a GafetError).
+
+    alpha_dropped: the source had transparency and the output format (JPEG) cannot hold it.
+    """
 
     source: Path
     output: Path | None = None
     error: GafetError | None = None
+    alpha_dropped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -51,10 +79,11 @@ class BatchOptions:
 
 
 def list_sources(folder: str | os.PathLike[str]) -> list[Path]:
-    """The regular, non-hidden files directly in ``folder``, sorted by name.
+    """The non-hidden entries directly in ``folder`` other than folders, sorted by name.
 
     Raises GafetError when ``folder`` is not a readable folder. Non-images are *not* filtered
-    out here: they fail one by one (and are reported) like any unreadable photo.
+    out here: they fail one by one (and are reported) like any unreadable photo, and so do FIFOs,
+    devices and broken or looping links (each with its own message from ``load_photo``).
     """
     path = Path(folder)
     if not path.is_dir():
@@ -63,7 +92,7 @@ def list_sources(folder: str | os.PathLike[str]) -> list[Path]:
         entries = sorted(path.iterdir())
     except OSError as err:
         raise GafetError(f"Cannot list the folder '{path}': {err.strerror or err}.") from err
-    return [p for p in entries if p.is_file() and not p.name.startswith(".")]
+    return [p for p in entries if not p.is_dir() and not p.name.startswith(".")]
 
 
 def output_path(source: Path, out_dir: Path, extension: str | None) -> Path:
@@ -98,10 +127,16 @@ def run_batch(
             prepared = pipeline.prepare_source(photo, face_index=options.face_index)
             result = pipeline.render(prepared, reference, params, full_resolution=True)
             assert result.image is not None
-            written = save_image(out, result.image, icc_profile=photo.icc_profile, exif=photo.exif,
-                                 quality=options.quality, overwrite=options.overwrite, protect=guarded)
-            yield BatchItem(source=src, output=written)
+            keeps_alpha = OUTPUT_FORMATS[out.suffix.lower()] in ALPHA_FORMATS
+            written = save_image(out, result.image, alpha=photo.alpha if keeps_alpha else None,
+                                 icc_profile=photo.icc_profile, exif=photo.exif, quality=options.quality,
+                                 overwrite=options.overwrite, protect=guarded)
+            dropped = photo.alpha is not None and not keeps_alpha
+            item = BatchItem(source=src, output=written, alpha_dropped=dropped)
         except GafetError as err:
-            yield BatchItem(source=src, error=err)
+            item = BatchItem(source=src, error=err)
+        except Exception as err:  # never die part-way: an unforeseen failure is this file's failure
+            item = BatchItem(source=src, error=BatchFileError(src, err))
         finally:
             pipeline.forget_sources()
+        yield item

@@ -83,12 +83,20 @@ def folded_faces(source: np.ndarray, target: np.ndarray, faces: np.ndarray, *, s
                  config: FaceFlowConfig = FaceFlowConfig()) -> np.ndarray:
     """(F,) bool: triangles of ``target`` that flip or collapse relative to ``source`` (see
     :class:`FaceFlowConfig`); ``skip`` (F,) bool marks triangles that are not checked."""
+    checked, facing, limit = _fold_test(source, faces, skip, config)
+    return checked & (signed_areas(target, faces) * facing < limit)
+
+
+def _fold_test(source: np.ndarray, faces: np.ndarray, skip: np.ndarray | None,
+               config: FaceFlowConfig) -> tuple[np.ndarray, float, np.ndarray]:
+    """What :func:`folded_faces` needs of the source: (checked (F,) bool, the winding's sign, the
+    (F,) area below which a checked triangle folds)."""
     a0 = signed_areas(source, faces)
     facing = np.sign(np.median(a0))  # the mesh's winding on screen; silhouette triangles folded
     checked = (a0 * facing > config.min_area * np.median(np.abs(a0)))  # already in the source are left
     if skip is not None:
         checked &= ~skip
-    return checked & (signed_areas(target, faces) * facing < config.collapse * np.abs(a0))
+    return checked, facing, config.collapse * np.abs(a0)
 
 
 def untangle(source: np.ndarray, target: np.ndarray, faces: np.ndarray, *, skip: np.ndarray | None = None,
@@ -100,7 +108,8 @@ def untangle(source: np.ndarray, target: np.ndarray, faces: np.ndarray, *, skip:
     """
     src = np.asarray(source, np.float64)
     out = np.array(target, np.float64)
-    bad = folded_faces(src, out, faces, skip=skip, config=config)
+    checked, facing, limit = _fold_test(src, faces, skip, config)
+    bad = checked & (signed_areas(out, faces) * facing < limit)
     if not bad.any():
         return np.asarray(target, np.float32).copy()
     n = len(src)
@@ -112,13 +121,13 @@ def untangle(source: np.ndarray, target: np.ndarray, faces: np.ndarray, *, skip:
         # triangle whose corners all move alike is the source's, translated (it cannot fold)
         tri = faces[bad]
         target_d = np.repeat(d[tri].mean(axis=1), 3, axis=0)
-        total, count = np.zeros((n, 2)), np.zeros(n)
-        np.add.at(total, tri.ravel(), target_d)
-        np.add.at(count, tri.ravel(), 1.0)
+        idx = tri.ravel()
+        total = np.stack([np.bincount(idx, target_d[:, 0], n), np.bincount(idx, target_d[:, 1], n)], axis=1)
+        count = np.bincount(idx, minlength=n).astype(np.float64)
         moving = count > 0
         d[moving] += config.relax * (total[moving] / count[moving, None] - d[moving])
         out[:, :2] = src[:, :2] + d
-        bad = folded_faces(src, out, faces, skip=skip, config=config)
+        bad = checked & (signed_areas(out, faces) * facing < limit)
     return out.astype(np.float32)
 
 
@@ -176,13 +185,29 @@ def face_flow(
         cover = coverage_mask(frags)  # (1, R, R)
         ext = pull_push_fill(inside.permute(0, 3, 1, 2), cover[:, None])[0].permute(1, 2, 0).numpy()
     covered = cover[0].numpy() > 0
-    d_in = inside[0].numpy()
     if not covered.any():
         return FaceFlow(identity_flow(size, device), tgt, np.zeros((size, size), np.float32))
+    disp, region = shape_flow(inside[0].numpy(), covered, ext, config)
+    flow = flow_from_displacement(disp, cover.to(device), device)
+    return FaceFlow(flow, tgt, region)
+
+
+def shape_flow(inside: np.ndarray, covered: np.ndarray, extended: np.ndarray,
+               config: FaceFlowConfig = FaceFlowConfig(), *, blur_px: float = 3.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 3-5 of the module docstring, at any crop size (the exact and the live paths share it).
+
+    inside: (R, R, 2) float32 px, the mesh correspondence's displacement on the target's coverage.
+    covered: (R, R) bool, the target's coverage (not empty). extended: (R, R, 2) ``inside``
+    continued off the coverage (pull-push). blur_px: the smoothing of the edge's normal field (px;
+    3 at the exact path's 512 px crop). Returns the displacement (R, R, 2) float32 px and the
+    region (R, R) float32 {0, 1}.
+    """
+    d_in = inside
     # n: the outward normal of T's edge (gradient of the smoothed signed distance to it)
     dist = cv2.distanceTransform((~covered).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     depth = cv2.distanceTransform(covered.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    gy, gx = np.gradient(cv2.GaussianBlur(dist - depth, (0, 0), 3.0))
+    gy, gx = np.gradient(cv2.GaussianBlur(dist - depth, (0, 0), blur_px))
     norm = np.hypot(gx, gy)
     nx, ny = gx / np.maximum(norm, 1e-6), gy / np.maximum(norm, 1e-6)
     # inside T, near its edge: the motion along the edge fades out towards it (the edge slides on
@@ -193,11 +218,11 @@ def face_flow(
     d_in = np.stack([normal * nx + slide * tx, normal * ny + slide * ty], axis=-1)
     # outside T: follow the contour only where it retreats, along n (the part of d that points away
     # from the face); a contour that moves out occludes what was there: the flow stops at T's edge
+    ext = extended
     retreat = np.maximum(ext[..., 0] * nx + ext[..., 1] * ny, 0.0)
     fade = retreat * (1.0 - _smoothstep(dist / (config.band_guard * retreat + config.band_margin)))
     band = np.stack([nx * fade, ny * fade], axis=-1)
     disp = np.where(covered[..., None], d_in, band).astype(np.float32)
     disp[np.hypot(disp[..., 0], disp[..., 1]) < config.min_motion] = 0.0
     region = (covered | (disp != 0).any(axis=-1)).astype(np.float32)
-    flow = flow_from_displacement(disp, cover.to(device), device)
-    return FaceFlow(flow, tgt, region)
+    return disp, region

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from core.errors import GafetError
+from core.io.json_file import parse_json, read_json_file
 
+MAX_JSON_BYTES = 64 << 10  # a set of edit settings is a few hundred bytes
 ALPHA_MIN, ALPHA_MAX = 0.0, 1.5  # intensity: 0 = source expression, 1 = reference's, 1.5 = past it
 REGION_WEIGHT_MIN, REGION_WEIGHT_MAX = 0.0, 1.5
 AU_MIN, AU_MAX = 0.0, 1.0
@@ -164,6 +167,10 @@ class EditParams:
         unknown = set(d) - {"alpha", "regions", "au_overrides"}
         if unknown:
             raise InvalidEditParamsError(f"Unknown edit setting(s): {', '.join(sorted(unknown))}.")
+        for key in ("regions", "au_overrides"):
+            if not isinstance(d.get(key) or {}, dict):
+                raise InvalidEditParamsError(f"Edit setting '{key}' must be a JSON object of names to "
+                                             f"numbers, got {type(d[key]).__name__}.")
         return cls(
             alpha=d.get("alpha", 1.0),
             regions=tuple(dict(d.get("regions") or {}).items()),
@@ -171,9 +178,25 @@ class EditParams:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> EditParams:
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InvalidEditParamsError(f"The edit settings are not valid JSON: {err}.") from None
+    def from_json(cls, text: str | bytes, *, source: str = "The edit settings text") -> EditParams:
+        """Parse :meth:`to_json` output (text, or UTF-8 bytes of at most 64 KiB). Any problem (not
+        UTF-8, not JSON, nested too deeply, a bad value) is an :class:`InvalidEditParamsError`
+        whose message starts with ``source``."""
+        d = parse_json(text, source=source, error=InvalidEditParamsError, max_bytes=MAX_JSON_BYTES,
+                       noun="set of edit settings")
+        if not isinstance(d, dict):
+            raise InvalidEditParamsError(f"{source} must be a JSON object, got {type(d).__name__}.")
         return cls.from_dict(d)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> EditParams:
+        """Read a JSON file of :meth:`to_json` output (a regular file, UTF-8, at most 64 KiB)."""
+        d = read_json_file(path, error=InvalidEditParamsError, label="Edit settings file",
+                           noun="set of edit settings", max_bytes=MAX_JSON_BYTES)
+        if not isinstance(d, dict):
+            raise InvalidEditParamsError(f"Edit settings file {path} must hold a JSON object, "
+                                         f"got {type(d).__name__}.")
+        try:
+            return cls.from_dict(d)
+        except InvalidEditParamsError as err:
+            raise InvalidEditParamsError(f"Edit settings file {path}: {err}") from None

@@ -23,6 +23,10 @@ crop size), in small LRU caches. :meth:`render` only runs
    pixels resampled once through the flow, the made content from the crop, inside the region
    only (``EditResult.region``; outside it the photo is unchanged, bit for bit).
 
+While a slider moves, an interactive caller can draw the live path instead
+(:mod:`core.editing.fast_path`: :meth:`EditPipeline.live_view` once per source and view size,
+:meth:`EditPipeline.live_target` per move, from a thread of its own) and this render once it rests.
+
 Vertices in results are crop px with pixel centres at integers (``core.face.align``).
 """
 
@@ -40,6 +44,7 @@ import torch
 
 from core.editing.editor import EditGeometry, EditInputs, Editor, EditOutput, warp_crop
 from core.editing.face_flow import FaceFlow, face_flow, flow_from_displacement
+from core.editing.fast_path import LiveConfig, LiveView
 from core.editing.geometry_link import ExpressionFit, geometry_link
 from core.editing.masks import build_masks
 from core.editing.params import AU_NAMES, EditParams
@@ -54,6 +59,7 @@ from core.io import Photo
 from core.render.flow import FlowField
 
 _CACHE_ENTRIES = 6
+_LIVE = LiveConfig()
 
 
 class InvalidPresetError(GafetError):
@@ -132,6 +138,9 @@ class EditResult:
         :mod:`core.editing.face_flow`, in the photo); ``image`` equals the source photo bit for bit
         everywhere else. None when ``full_resolution=False``.
     crop_region: (R, R) float32 {0, 1}: the same in the crop (``EditMasks.region``).
+    crop_replaced: (R, R) float32 [0, 1]: where ``crop`` holds made content (the editor's
+        ``EditOutput.replaced``; the live path carries it over, :mod:`core.editing.fast_path`), or
+        None when the editor does not say.
     """
 
     crop: np.ndarray
@@ -145,6 +154,7 @@ class EditResult:
     editor_name: str
     region: np.ndarray | None = None
     crop_region: np.ndarray | None = None
+    crop_replaced: np.ndarray | None = None
 
 
 def _photo_key(photo: Photo) -> tuple[Any, ...]:
@@ -196,6 +206,9 @@ class EditPipeline:
         self._sources = _LRU(_CACHE_ENTRIES)
         self._references = _LRU(_CACHE_ENTRIES)
         self._changes = _LRU(4 * _CACHE_ENTRIES)
+        # the live path's own caches (its thread only: see live_target)
+        self._live_changes = _LRU(4 * _CACHE_ENTRIES)
+        self._live_weights = _LRU(4 * _CACHE_ENTRIES)
 
     @property
     def analyzer(self) -> FaceAnalyzer:
@@ -340,14 +353,43 @@ class EditPipeline:
             crop=crop, image=image, source_vertices=source.vertices, reference_vertices=ref_verts,
             target_vertices=target, faces=self.geometry.faces, target_aus=shown,
             timings=Timings(ms(t0, t1), ms(t1, t2), ms(t2, t3), ms(t3, t4), ms(t0, t4)),
-            editor_name=self.editor.name, region=region, crop_region=masks.region)
+            editor_name=self.editor.name, region=region, crop_region=masks.region,
+            crop_replaced=edit.replaced)
+
+    def live_target(self, source: PreparedSource, reference: PreparedReference,
+                    params: EditParams) -> np.ndarray:
+        """(468, 3) float32 crop px: :meth:`target_vertices` without the pipeline's caches, so the
+        live path (:mod:`core.editing.fast_path`) may call it from its own thread."""
+        aus = self.target_aus(reference, params, source)
+        overrides = dict(params.au_overrides)
+        key = (source.key, reference.key, aus.tobytes(), tuple(sorted(overrides)))
+
+        def change() -> np.ndarray:
+            goal = self.geometry.mouth_goal(source.fit, aus, reference.vertices, overrides)
+            return self.geometry.expression_change(source.fit, aus, goal)
+
+        weights = self._live_weights.get_or(
+            params.regions, lambda: self.geometry.vertex_weights(1.0, params.region_weights()))
+        return self.geometry.interpolate(source.vertices, self._live_changes.get_or(key, change),
+                                         params.alpha * weights)
+
+    def live_view(self, source: PreparedSource, view_size: tuple[int, int],
+                  config: LiveConfig = _LIVE) -> LiveView:
+        """The live path of ``source`` for a view of ``view_size`` (w, h) px (not cached; any thread)."""
+        return LiveView(photo=np.asarray(source.photo.rgb), aligned=source.aligned, source=source.vertices,
+                        faces=self.geometry.faces, skip=self._skip(), view_size=view_size, config=config)
+
+    def _skip(self) -> np.ndarray:
+        """(F,) bool: the triangles untangling does not check (the mouth and eye openings)."""
+        skip = np.zeros(len(self.geometry.faces), bool)
+        skip[np.concatenate([self.geometry.mouth_faces, *self.geometry.eye_faces])] = True
+        return skip
 
     def _flow(self, source: np.ndarray, target: np.ndarray) -> FaceFlow:
         """The edit's fold-free flow, the identity outside the face, and its region
         (:func:`core.editing.face_flow.face_flow`); intensity 0 is the identity, no rasterization."""
-        skip = np.zeros(len(self.geometry.faces), bool)
-        skip[np.concatenate([self.geometry.mouth_faces, *self.geometry.eye_faces])] = True
-        return face_flow(source, target, self.geometry.faces, self.crop_size, skip=skip, device=self.device)
+        return face_flow(source, target, self.geometry.faces, self.crop_size, skip=self._skip(),
+                         device=self.device)
 
     def _paste(self, source: PreparedSource, crop: np.ndarray, flow: FlowField, edit: EditOutput,
                mask: np.ndarray) -> PhotoPaste:

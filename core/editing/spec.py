@@ -35,6 +35,9 @@ EditorKind = Literal["warp", "gafet"]
 _WARP_TEXT = "warp"
 _GAFET_TEXT = "gafet"
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d{1,3})?)$")
+# The warp editor's name, known without importing it (that imports torch): equal to
+# core.editing.warp.editor.WARP_EDITOR_NAME (tests/core/editing/test_spec.py checks).
+WARP_NAME = "Warp (built-in)"
 
 
 class InvalidEditorSpecError(GafetError, ValueError):
@@ -127,9 +130,7 @@ class EditorSpec:
     def fallback_label(self) -> str:
         """A label before the editor is loaded: the warp editor's name, or ``GaFET: <file stem>``."""
         if self.is_warp:
-            from core.editing.warp.editor import WARP_EDITOR_NAME
-
-            return WARP_EDITOR_NAME
+            return WARP_NAME
         assert self.checkpoint is not None
         return f"GaFET: {self.checkpoint.stem}"
 

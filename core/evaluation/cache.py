@@ -24,6 +24,7 @@ from PIL import Image
 
 from core.assets import data_home
 from core.io.atomic import atomic_path, atomic_write_text
+from core.io.json_file import read_json_file
 
 EVAL_VERSION = 2  # 2: dlib-68 landmarks in views; geometry, detail and clear-pair agreement in results
 EntryKind = Literal["views", "results"]
@@ -72,7 +73,7 @@ class EvalCache:
             return None
         meta, png = self._paths(kind, key)
         try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
+            data = read_json_file(meta, error=ValueError, label="Evaluation cache entry")
             with Image.open(png) as im:
                 crop = np.asarray(im.convert("RGB"))
         except (OSError, ValueError):

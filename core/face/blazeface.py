@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from core.assets import asset_path
+from core.assets import load_asset
 from core.checks import assert_float, assert_shape
 from core.face.anchors import FULL_RANGE_ANCHORS, SHORT_RANGE_ANCHORS, AnchorConfig, generate_anchors
 from core.face.tflite.graph import TfliteGraph, load_tflite_graph
@@ -65,7 +65,7 @@ class BlazeFace(nn.Module):
     @classmethod
     def from_asset(cls, config: BlazeFaceConfig) -> BlazeFace:
         """Build from the installed ``face-detector`` asset (raises AssetMissingError)."""
-        return cls(graph=load_tflite_graph(asset_path("face-detector", config.asset_file)), config=config)
+        return cls(graph=load_asset("face-detector", config.asset_file, load_tflite_graph), config=config)
 
     @property
     def input_size(self) -> int:

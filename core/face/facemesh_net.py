@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from core.assets import asset_path
+from core.assets import load_asset
 from core.checks import assert_float, assert_shape
 from core.face.mesh_roi import check_rois, crop_rois, crop_to_photo
 from core.face.tflite.graph import TfliteGraph, load_tflite_graph
@@ -49,7 +49,7 @@ class FaceMeshNet(nn.Module):
     @classmethod
     def from_asset(cls) -> FaceMeshNet:
         """Build from the installed ``face-mesh`` asset (raises AssetMissingError)."""
-        return cls(graph=load_tflite_graph(asset_path(*MESH_ASSET)))
+        return cls(graph=load_asset(*MESH_ASSET, load_tflite_graph))
 
     def forward(self, crops: torch.Tensor) -> MeshOutput:
         """crops: (B, 3, 192, 192) float RGB in [0, 1] -> MeshOutput in crop px."""

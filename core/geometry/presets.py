@@ -166,12 +166,10 @@ def parse_preset(text: str | bytes, *, source: str = "preset") -> ExpressionPres
 
 def load_preset(path: str | os.PathLike) -> ExpressionPreset:
     """Read and validate a preset file."""
+    from core.io.json_file import read_bounded
+
     p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as err:
-        raise PresetError(f"cannot read preset {p}: {err.strerror or err}") from None
+    raw = read_bounded(p, MAX_BYTES, source=f"preset {p}", error=PresetError, noun="preset")
     return parse_preset(raw, source=str(p))
 
 

@@ -11,10 +11,33 @@
 * ``errors``: the photo I/O errors.
 """
 
-from core.io.downscale import Downscaled, downscaled, points_to_full, points_to_small
-from core.io.photo import Photo, load_photo
-from core.io.save import save_image
-from core.io.video import VideoInfo, iter_frames, probe_video
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.io.downscale import Downscaled, downscaled, points_to_full, points_to_small
+    from core.io.photo import Photo, load_photo
+    from core.io.save import save_image
+    from core.io.video import VideoInfo, iter_frames, probe_video
+
+# Names are imported on first use (PEP 562), so that `core.io.errors` or `core.io.probe` cost no
+# OpenCV import: the command line validates inputs with them before anything heavy loads.
+_HOME = {
+    "Downscaled": "downscale", "downscaled": "downscale", "points_to_full": "downscale",
+    "points_to_small": "downscale", "Photo": "photo", "load_photo": "photo", "save_image": "save",
+    "VideoInfo": "video", "iter_frames": "video", "probe_video": "video",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'core.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"core.io.{home}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Downscaled",

@@ -114,6 +114,54 @@ class UnsupportedModeError(PhotoIOError):
         )
 
 
+class SpecialFileError(PhotoIOError):
+    """The path is not a regular file: a named pipe (FIFO), a device, a socket, or a link to one.
+
+    Refused from its file type alone (it is never read: a FIFO would block, ``/dev/zero`` never ends).
+    ``kind`` names the type, e.g. "a named pipe (FIFO)"; ``target`` is the link's target, if any.
+    """
+
+    def __init__(self, path: str | Path, kind: str, target: str | None = None) -> None:
+        self.kind, self.target = kind, target
+        what = f"links to '{target}', which is {kind}" if target else f"is {kind}"
+        super().__init__(
+            path, f"'{path}' {what}, not a regular file; the app reads photos only from ordinary files."
+        )
+
+
+class ImplausibleSizeError(PhotoIOError):
+    """The header claims far more pixels than the file's bytes can hold (a crafted or damaged file).
+
+    Refused before decoding, so decoding work is bounded by the bytes actually present.
+    ``size`` is the claimed (width, height), ``file_bytes`` the file's size and ``max_per_byte`` the
+    ratio of pixels per byte above which a claim is refused.
+    """
+
+    def __init__(
+        self, path: str | Path, size: tuple[int, int], file_bytes: int, max_per_byte: int
+    ) -> None:
+        self.size, self.file_bytes, self.max_per_byte = size, file_bytes, max_per_byte
+        w, h = size
+        super().__init__(
+            path,
+            f"The image '{path}' claims to be {w}x{h} pixels ({w * h / 1e6:.1f} MP), but the file holds "
+            f"only {file_bytes:,} bytes, far too few for that many pixels (the limit is {max_per_byte:,} "
+            "pixels per byte); it is damaged or crafted and was not decoded.",
+        )
+
+
+class DecoderError(CorruptImageError):
+    """The image decoder failed in an unforeseen way (e.g. a TIFF tag of the wrong type).
+
+    ``cause`` is the exception's type name, e.g. "TypeError"; ``fmt`` the format being decoded.
+    """
+
+    def __init__(self, path: str | Path, fmt: str, err: BaseException) -> None:
+        self.fmt, self.cause = fmt, type(err).__name__
+        detail = str(err).splitlines()[0][:200] if str(err) else ""
+        super().__init__(path, f"the {fmt} decoder failed: {self.cause}" + (f": {detail}" if detail else ""))
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ listed in ``protect`` (the inputs) are never replaced, even with ``overwrite=Tru
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,12 @@ from core.io.errors import OutputExistsError, OutputIsInputError, SaveError, Uns
 # File extension -> Pillow format.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 _MAX_SIDE = {"PNG": 2**31 - 1, "JPEG": 65_535, "WEBP": 16_383}
+# Encoder effort (issue 13: a 24 MP export within seconds). PNG is lossless at every level: level 1
+# encodes a 24 MP photo ~3.5x faster than level 6 (1.6 s vs 5.6 s CPU) for ~35 % larger files.
+# WebP above _WEBP_EFFORT_PIXELS uses method 2 instead of 4 (1.4 s vs 2.6 s CPU at 24 MP, ~ the
+# same size and quality at the same ``quality``).
+_PNG_LEVEL = 1
+_WEBP_EFFORT_PIXELS = 8_000_000
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -44,6 +50,7 @@ def save_image(
     lossless: bool = False,
     overwrite: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
+    before_commit: Callable[[], None] | None = None,
 ) -> Path:
     """Write ``rgb`` to ``path``; the format follows the extension (.png, .jpg/.jpeg, .webp).
 
@@ -55,6 +62,8 @@ def save_image(
     lossless:    WebP only: lossless encoding (``quality`` then sets the effort).
     overwrite:   replace an existing file; otherwise OutputExistsError.
     protect:     paths that must never be replaced (the input photos): OutputIsInputError.
+    before_commit: called once the file is encoded, before it takes its name; whatever it raises
+                 propagates and nothing is written (a cancelled export).
 
     Returns the absolute path written. Errors: OutputExistsError, OutputIsInputError,
     UnsupportedFormatError (extension), SaveError (missing folder, permission, disk, format limits).
@@ -82,7 +91,8 @@ def save_image(
     image = Image.fromarray(rgb)
     if alpha is not None:
         image.putalpha(Image.fromarray(alpha))
-    options = _encoder_options(fmt, quality=quality, lossless=lossless, has_alpha=alpha is not None)
+    options = _encoder_options(fmt, quality=quality, lossless=lossless, has_alpha=alpha is not None,
+                               pixels=width * height)
     if icc_profile:
         options["icc_profile"] = icc_profile
     if exif:
@@ -91,6 +101,8 @@ def save_image(
     try:
         with atomic_write(path, overwrite=overwrite) as fh:
             image.save(fh, format=fmt, **options)
+            if before_commit is not None:
+                before_commit()
     except FileExistsError as err:  # the name was taken while encoding
         raise OutputExistsError(path) from err
     except (OSError, ValueError) as err:
@@ -109,13 +121,15 @@ def _check_pixels(rgb: np.ndarray, alpha: np.ndarray | None) -> None:
             raise ValueError(f"alpha: expected {rgb.shape[:2]} uint8, got {got}")
 
 
-def _encoder_options(fmt: str, *, quality: int, lossless: bool, has_alpha: bool) -> dict[str, object]:
+def _encoder_options(fmt: str, *, quality: int, lossless: bool, has_alpha: bool,
+                     pixels: int = 0) -> dict[str, object]:
     if fmt == "JPEG":
         return {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
     if fmt == "WEBP":
         # exact: keep the RGB under transparent pixels (an editor may reveal them again).
-        return {"quality": quality, "lossless": lossless, "method": 4, "exact": has_alpha}
-    return {"compress_level": 6}
+        method = 4 if pixels <= _WEBP_EFFORT_PIXELS else 2
+        return {"quality": quality, "lossless": lossless, "method": method, "exact": has_alpha}
+    return {"compress_level": _PNG_LEVEL}
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -31,6 +31,7 @@ from pathlib import Path
 from core.assets import AssetError, data_home, sha256_file
 from core.errors import EXIT_ERROR, EXIT_UNREADABLE, GafetError
 from core.io.atomic import atomic_path, atomic_write_text
+from core.io.json_file import read_json_file
 
 RECORD = "IMPORTED.json"  # beside a user-hashed file: the SHA-256 it was imported with
 
@@ -127,6 +128,13 @@ WEIGHTS: dict[str, WeightsFile] = {
         origin=_ARCFACE_ZOO.format(tag="ms1mv3_arcface_r50_fp16"),
         network="arcface-r50",
     ),
+    # The De-expression pairs' StyleGAN2 (core/nets/stylegan2.py reads them without running code).
+    **{f"stylegan2-ffhq-{r}": WeightsFile(
+        name=f"stylegan2-ffhq-{r}", filename=f"stylegan2-ffhq-{r}.pt", sha256=None, size=None,
+        used_by=f"the De-expression pair generator (StyleGAN2 FFHQ {r}²)",
+        origin="a PyTorch state dict of a StyleGAN2 FFHQ generator ('g_ema'; rosinality/stylegan2-pytorch's "
+               "layout, e.g. converted from NVIDIA's ffhq pickle with its convert_weight.py)")
+       for r in (256, 512)},
 }
 
 # Names people may try, with why they are refused.
@@ -234,13 +242,11 @@ def _normalized_hash(name: str, value: str) -> str:
 
 def _read_record(name: str, home: Path | None) -> dict[str, object] | None:
     path = record_path(name, home)
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise WeightsIntegrityError(f"The import record '{path}' cannot be read; import the weights again "
-                                    f"(`{_import_command(weights_file(name))}`).") from None
+    fix = f"import the weights again (`{_import_command(weights_file(name))}`)"
+    data = read_json_file(path, label="The import record", noun="import record", max_bytes=64 << 10,
+                          error=lambda msg: WeightsIntegrityError(f"{msg.rstrip('.')}; {fix}."))
     if not isinstance(data, dict) or not _HEX64.fullmatch(str(data.get("sha256", ""))) \
             or not isinstance(data.get("size"), int):
         raise WeightsIntegrityError(f"The import record '{path}' is damaged; import the weights again "
@@ -357,6 +363,10 @@ def _install(w: WeightsFile, src: Path, dest: Path, wanted: str, *, given: bool,
             except FaceNetWeightsError as err:
                 raise FaceNetWeightsError(str(err).replace(str(tmp), str(src)) + " Nothing was imported.") \
                     from None
+        if w.name.startswith("stylegan2-"):
+            from core.nets.stylegan2 import check_weights_file as check_stylegan2
+
+            check_stylegan2(tmp, resolution=int(w.name.rsplit("-", 1)[1]))
         size = tmp.stat().st_size
         if not w.pinned:
             record_path(w.name, home).unlink(missing_ok=True)  # never a new file under an old record

@@ -201,6 +201,9 @@ def read_header(path: str | os.PathLike[str]) -> CheckpointHeader:
     """Read and check a checkpoint's metadata and tensor shapes (no weights are loaded)."""
     path = Path(path)
     if not path.is_file():
+        if path.exists():
+            raise CheckpointFormatError(f"GaFET checkpoint {path} is not a regular file (a folder, a pipe "
+                                        f"or a device).")
         raise CheckpointNotFoundError(f"GaFET checkpoint {path} does not exist.")
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -232,9 +235,9 @@ def read_header(path: str | os.PathLike[str]) -> CheckpointHeader:
     try:
         extra = json.loads(metadata.get("extra", "{}"))
         digests = json.loads(metadata.get("digests", "{}"))
-    except json.JSONDecodeError:
-        raise CheckpointFormatError(f"{path} has unreadable 'extra' or 'digests' metadata (not JSON).") \
-            from None
+    except (json.JSONDecodeError, RecursionError):
+        raise CheckpointFormatError(f"{path} has unreadable 'extra' or 'digests' metadata (not JSON, or "
+                                    f"nested too deeply).") from None
     if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
         raise CheckpointFormatError(f"{path} has malformed 'digests' metadata.")
     return CheckpointHeader(path=path, format_version=version, config=config, shapes=shapes, dtypes=dtypes,

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from core.errors import GafetError
+from core.io.json_file import read_json_file
 
 CONFIG_FORMAT_VERSION = 1
 
@@ -102,11 +105,17 @@ class GafetConfig:
 
 
 def validate(cfg: GafetConfig) -> None:
-    """Raise :class:`GafetConfigError` naming the first inconsistent value of ``cfg``."""
+    """Raise :class:`GafetConfigError` naming the first inconsistent or oversized value of ``cfg``.
+
+    Every value that sizes a network is bounded (:data:`LIMITS`) and the whole model's cost is
+    estimated from the numbers alone (:func:`estimate_cost`) against :data:`MAX_PARAMETERS` and
+    :data:`MAX_GENERATOR_FLOPS`, so a crafted file is refused here, before any module is built.
+    """
 
     def fail(msg: str) -> None:
-        raise GafetConfigError(f"Invalid GaFET configuration '{cfg.name}': {msg}.")
+        raise GafetConfigError(f"Invalid GaFET configuration '{_short(cfg.name)}': {msg}.")
 
+    _check_limits(cfg, fail)
     levels = len(cfg.appearance_channels) - 1
     if levels < 1:
         fail(f"appearance_channels needs at least 2 entries, got {cfg.appearance_channels}")
@@ -138,6 +147,212 @@ def validate(cfg: GafetConfig) -> None:
         fail("discriminator widths must be positive")
     if d.mbstd_group < 1:
         fail("discriminator.mbstd_group must be >= 1")
+    if d.component_patch > cfg.resolution:
+        fail(f"discriminator.component_patch {d.component_patch} must not exceed the resolution "
+             f"{cfg.resolution}")
+    layers = len(cfg.mfat_scales) * (2 * m.depth + 1)
+    if layers > MAX_TRANSFORMER_LAYERS:
+        fail(f"MFAT would have {layers} transformer layers ({len(cfg.mfat_scales)} levels x (2 x depth "
+             f"{m.depth} + 1)); the ceiling is {MAX_TRANSFORMER_LAYERS}{_CEILINGS}")
+    cost = estimate_cost(cfg)
+    if cost.parameters > MAX_PARAMETERS or cost.generator_flops > MAX_GENERATOR_FLOPS:
+        fail(f"the model would have about {cost.parameters / 1e6:,.0f} M parameters and "
+             f"{cost.generator_flops / 1e9:,.0f} GFLOPs per generator forward; the ceilings are "
+             f"{MAX_PARAMETERS / 1e6:,.0f} M parameters and {MAX_GENERATOR_FLOPS / 1e9:,.0f} GFLOPs")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounds and cost ceilings (a crafted config must be refused before anything is built)
+
+# Upper bounds of the values that size a network (the presets use at most a quarter of each).
+LIMITS: dict[str, int] = {
+    "resolution": 2048,  # R
+    "scales": 10,  # entries of the channel lists (L + 1)
+    "channels": 4096,  # any entry of the channel lists, global_dim, discriminator widths
+    "geometry_channels": 64,  # C_g
+    "mfat.dim": 2048,  # d
+    "mfat.depth": 16,  # N
+    "mfat.heads": 64,
+    "mfat.ffn_ratio": 16,
+    "discriminator.mbstd_group": 64,
+    "discriminator.component_patch": 1024,
+}
+# Whole-model ceilings, about 11x and 24x gafet-512 (G + D + D_comp 88 M parameters; G 85 GFLOPs per
+# forward): room for larger research models, none for a crafted file.
+MAX_PARAMETERS = 1_000_000_000  # generator + discriminators
+MAX_GENERATOR_FLOPS = 2_000_000_000_000  # one full generator forward, batch 1 (2 FLOPs per multiply-add)
+MAX_TRANSFORMER_LAYERS = 64  # MFAT levels x (2 x depth + 1); gafet-256 has 15 (keeps building fast)
+
+
+_CEILINGS = (f" (every size is bounded, and a model must stay under {MAX_PARAMETERS / 1e6:,.0f} M parameters "
+             f"and {MAX_GENERATOR_FLOPS / 1e9:,.0f} GFLOPs per generator forward)")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(text: object, limit: int = 60) -> str:
+    s = str(text)
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+def _check_limits(cfg: GafetConfig, fail: Callable[[str], None]) -> None:
+    """Types and upper bounds of every sizing value: cheap checks that run before any arithmetic."""
+    lists = ("appearance_channels", "geometry_feature_channels", "reference_channels")
+    for fname in lists:
+        value = getattr(cfg, fname)
+        if not isinstance(value, tuple):
+            fail(f"{fname} must be a tuple of widths, got {_short(repr(value))}")
+        if len(value) > LIMITS["scales"]:
+            fail(f"{fname} has {len(value)} entries, above the limit of {LIMITS['scales']}{_CEILINGS}")
+        if not all(_is_int(c) for c in value):
+            fail(f"{fname} must hold integers, got {_short(value)}")
+        if any(c > LIMITS["channels"] for c in value):
+            fail(f"{fname} has a width above the limit of {LIMITS['channels']}: {_short(value)}{_CEILINGS}")
+    m, d = cfg.mfat, cfg.discriminator
+    scalars = {
+        "resolution": (cfg.resolution, "resolution"),
+        "geometry_channels": (cfg.geometry_channels, "geometry_channels"),
+        "global_dim": (cfg.global_dim, "channels"),
+        "mfat.dim": (m.dim, "mfat.dim"),
+        "mfat.depth": (m.depth, "mfat.depth"),
+        "mfat.heads": (m.heads, "mfat.heads"),
+        "mfat.levels": (m.levels, "scales"),
+        "mfat.ffn_ratio": (m.ffn_ratio, "mfat.ffn_ratio"),
+        "discriminator.base_channels": (d.base_channels, "channels"),
+        "discriminator.max_channels": (d.max_channels, "channels"),
+        "discriminator.mbstd_group": (d.mbstd_group, "discriminator.mbstd_group"),
+        "discriminator.component_base_channels": (d.component_base_channels, "channels"),
+        "discriminator.component_max_channels": (d.component_max_channels, "channels"),
+        "discriminator.component_patch": (d.component_patch, "discriminator.component_patch"),
+    }
+    for name, (value, limit) in scalars.items():
+        if not _is_int(value):
+            fail(f"{name} must be an integer, got {_short(repr(value))}")
+        if value > LIMITS[limit]:
+            fail(f"{name} is {_short(value)}, above the limit of {LIMITS[limit]}{_CEILINGS}")
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Size of every network a config describes, computed from the config's numbers alone.
+
+    parameters: generator + global discriminator + component discriminator (exact).
+    generator_flops: one full generator forward at batch 1, 2 FLOPs per multiply-add, counting
+    convolutions, linear layers and attention like :func:`core.nets.stats.count_flops` (an
+    estimate within a few percent of it).
+    """
+
+    parameters: int
+    generator_flops: int
+
+
+class _Tally:
+    """Parameters and FLOPs of layers, added one at a time."""
+
+    def __init__(self) -> None:
+        self.params = 0
+        self.flops = 0
+
+    def conv(self, c_in: int, c_out: int, k: int, side: int, *, bias: bool = True) -> None:
+        """A k x k convolution whose output is ``side`` x ``side`` (side 0: parameters only)."""
+        self.params += c_out * c_in * k * k + (c_out if bias else 0)
+        self.flops += 2 * c_out * c_in * k * k * side * side
+
+    def linear(self, n_in: int, n_out: int, tokens: int, *, bias: bool = True) -> None:
+        self.params += n_in * n_out + (n_out if bias else 0)
+        self.flops += 2 * n_in * n_out * tokens
+
+    def pyramid(self, c_in: int, widths: tuple[int, ...], r: int) -> None:
+        self.conv(c_in, widths[0], 3, r)
+        self.conv(widths[0], widths[0], 3, r)
+        for i in range(1, len(widths)):
+            self.conv(widths[i - 1], widths[i], 3, r >> i)
+            self.conv(widths[i], widths[i], 3, r >> i)
+
+    def attention(self, dim: int, queries: int, keys: int) -> None:
+        self.linear(dim, dim, queries)  # q
+        self.linear(dim, dim, keys, bias=False)  # k
+        self.linear(dim, dim, keys)  # v
+        self.linear(dim, dim, queries)  # out
+        self.flops += 4 * queries * keys * dim  # q k^T and (softmax) v
+
+    def ffn(self, dim: int, ratio: int, tokens: int) -> None:
+        self.linear(dim, dim * ratio, tokens)
+        self.linear(dim * ratio, dim, tokens)
+
+    def discriminator(self, size: int, base: int, cap: int) -> None:
+        def width(side: int) -> int:
+            return min(cap, base * (size // side))
+
+        self.conv(3, width(size), 1, 0)
+        side = size
+        while side > 4:
+            self.conv(width(side), width(side), 3, 0)
+            self.conv(width(side), width(side // 2), 3, 0)
+            self.conv(width(side), width(side // 2), 1, 0, bias=False)
+            side //= 2
+        self.conv(width(4) + 1, width(4), 3, 0)
+        self.linear(width(4) * 16, width(4), 0)
+        self.linear(width(4), 1, 0)
+
+
+def estimate_cost(cfg: GafetConfig) -> NetworkCost:
+    """Parameters and generator FLOPs of ``cfg``'s networks, without building them (microseconds)."""
+    t = _Tally()
+    r, sw, m = cfg.resolution, cfg.switches, cfg.mfat
+    app, geo, ref = cfg.appearance_channels, cfg.geometry_feature_channels, cfg.reference_channels
+    levels = len(app) - 1
+    t.pyramid(3, app, r)  # E_a
+    t.pyramid(cfg.geometry_channels, geo, r)  # E_e
+    style = cfg.global_dim if sw.use_global_modulation else None
+    if style is not None:  # E_e's global head
+        t.conv(geo[-1], style, 3, r >> levels)
+        t.linear(style, style, 1)
+        t.linear(style, style, 1)
+    scales = cfg.mfat_scales
+    if scales:  # E_d and MFAT
+        t.pyramid(3, ref[: max(scales) + 1], r)
+        for i in scales:
+            t.conv(ref[i], m.dim, 1, r >> i)
+        for i in scales:
+            n = (r >> i) ** 2
+            for _ in range(2 * m.depth):  # reference and query streams
+                t.params += 4 * m.dim  # two LayerNorms
+                t.attention(m.dim, n, n)
+                t.ffn(m.dim, m.ffn_ratio, n)
+            t.conv(geo[i], m.dim, 1, r >> i)  # query in
+            t.conv(m.dim, geo[i], 1, r >> i)  # out
+            t.params += 6 * m.dim  # cross-attention's three LayerNorms
+            t.attention(m.dim, n, n)
+            t.ffn(m.dim, m.ffn_ratio, n)
+    extra = 2 if sw.use_feature_deformation else 0
+    for i in range(levels + 1):  # SGMM decoder
+        side = r >> i
+        t.conv((app[i] if i == levels else 2 * app[i]) + extra, app[i], 3, side)  # fuse
+        if i < levels:  # 4x4 stride-2 transposed conv from scale i + 1
+            t.params += app[i + 1] * app[i] * 16 + app[i]
+            t.flops += 2 * app[i + 1] * app[i] * 16 * (side // 2) ** 2
+        for _ in range(2):
+            t.conv(geo[i], app[i], 3, side)  # gamma
+            t.conv(geo[i], app[i], 3, side)  # beta
+            t.conv(app[i], app[i], 3, side, bias=False)
+            if style is not None:
+                t.linear(style, app[i], 1)  # the modulation's affine
+        t.params += 2 * app[i]  # block biases
+    if style is not None:  # toRGB
+        t.conv(app[0], 3, 1, r, bias=False)
+        t.linear(style, app[0], 1)
+        t.params += 3
+    else:
+        t.conv(app[0], 3, 1, r)
+    flops = t.flops
+    d = cfg.discriminator
+    t.discriminator(r, d.base_channels, d.max_channels)
+    if sw.use_component_discriminator:
+        t.discriminator(d.component_patch, d.component_base_channels, d.component_max_channels)
+    return NetworkCost(parameters=t.params, generator_flops=flops)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,10 +435,6 @@ def config_to_dict(cfg: GafetConfig) -> dict[str, Any]:
     return out
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _build(cls: type[_C], raw: object, where: str) -> _C:
     if not isinstance(raw, dict):
         raise GafetConfigError(f"GaFET configuration: '{where}' must be a JSON object, "
@@ -276,9 +487,27 @@ def config_to_json(cfg: GafetConfig, *, indent: int | None = None) -> str:
 
 
 def config_from_json(text: str) -> GafetConfig:
+    """Parse :func:`config_to_json` output; raises :class:`GafetConfigError` on anything off (also on
+    JSON nested too deeply for the parser)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as err:
         raise GafetConfigError(f"GaFET configuration is not valid JSON ({err.msg} at line {err.lineno}).") \
             from None
+    except RecursionError:
+        raise GafetConfigError("GaFET configuration: its JSON is nested too deeply to be a config.") from None
     return config_from_dict(raw)
+
+
+MAX_CONFIG_FILE_BYTES = 1 << 20  # a config is a few hundred bytes
+
+
+def config_from_file(path: str | os.PathLike[str]) -> GafetConfig:
+    """Read a JSON config file (UTF-8, at most 1 MiB, a regular file); every problem is a
+    :class:`GafetConfigError` naming the file (see :mod:`core.io.json_file`)."""
+    raw = read_json_file(path, error=GafetConfigError, label="Config file", noun="config",
+                         max_bytes=MAX_CONFIG_FILE_BYTES)
+    try:
+        return config_from_dict(raw)
+    except GafetConfigError as err:
+        raise GafetConfigError(f"Config file {path}: {err}") from None

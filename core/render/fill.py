@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -105,3 +106,49 @@ def smooth_falloff(distance: torch.Tensor, *, radius: torch.Tensor, band: float)
     t = 1.0 - (distance - band).clamp(min=0.0) / radius.to(distance)[:, None, None, None]
     t = t.clamp(0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+_TAPS = np.array([1.0, 3.0, 3.0, 1.0], np.float32) / 8.0
+
+
+def _down2_numpy(x: np.ndarray) -> np.ndarray:
+    """:func:`_down2` for one (H, W) or (H, W, C) float32 array: ``out[i] = (x[2i-1] + 3 x[2i] +
+    3 x[2i+1] + x[2i+2]) / 8`` per axis, zero outside (the same filter, stride and padding)."""
+    import cv2
+
+    f = cv2.sepFilter2D(x, -1, _TAPS, _TAPS, anchor=(1, 1), borderType=cv2.BORDER_CONSTANT)
+    h, w = x.shape[:2]
+    return np.ascontiguousarray(f[0:h:2, 0:w:2])
+
+
+def pull_push_fill_numpy(values: np.ndarray, weights: np.ndarray, *, confidence_gain: float = 16.0,
+                         eps: float = 1e-8) -> np.ndarray:
+    """:func:`pull_push_fill` for one image in numpy / OpenCV, without torch's per-call overhead
+    (the live slider path calls it per move; results agree with the torch version to float
+    rounding).
+
+    values: (H, W, C) float32. weights: (H, W) float in [0, 1]. Returns (H, W, C) float32.
+    """
+    import cv2
+
+    if values.ndim != 3 or weights.shape != values.shape[:2]:
+        raise ValueError(f"pull_push_fill_numpy: values {values.shape}, weights {weights.shape}")
+    w = np.ascontiguousarray(weights, np.float32)
+    levels = [(np.ascontiguousarray(values * w[..., None], np.float32), w)]
+    while max(levels[-1][1].shape) > 1:
+        wv, wk = levels[-1]
+        levels.append((_down2_numpy(wv), _down2_numpy(wk)))
+    out: np.ndarray | None = None
+    for wv, wk in reversed(levels):
+        if wv.ndim == 2:  # cv2 drops a single channel
+            wv = wv[..., None]
+        mean = wv / np.maximum(wk, eps)[..., None]
+        if out is None:
+            out = mean
+            continue
+        h, w_ = wk.shape
+        up = cv2.resize(out, (w_, h), interpolation=cv2.INTER_LINEAR).reshape(h, w_, -1)
+        a = np.minimum(wk * confidence_gain, 1.0)[..., None]
+        out = up + a * (mean - up)
+    assert out is not None
+    return out.astype(np.float32)

@@ -1,8 +1,16 @@
-"""``gafet analyze PHOTO... [--json] [--overlay OUT.png]``: faces, 468 landmarks, fitted AUs and pose.
+"""``gafet analyze PHOTO... [--json] [--landmarks] [--overlay OUT.png]``: faces, fitted AUs and pose.
+
+By default a short summary per face (box, scores, head pose and the strongest action units);
+``--landmarks`` adds the 468 mesh landmarks to the text, and ``--json`` prints everything (the
+landmarks and all 20 AUs included) as one JSON document. Faces are numbered from 0, left to
+right by the centre of their box: the numbers ``gafet edit --face`` and the Studio use.
+
+Every photo's header is checked (:func:`core.io.probe.probe_photo`) and the overlay paths are
+checked before the face networks load: a run whose photos are all unreadable loads no network.
 
 Exit codes (core.errors): 0 every photo had a face; 2 a photo could not be read; 3 a photo was
-read but has no face. With several photos, every photo is still reported and the first failing
-code wins.
+read but has no face (also said on stderr, in --json mode too); 4 an overlay file exists (without
+--overwrite). With several photos, every photo is still reported and the first failing code wins.
 """
 
 from __future__ import annotations
@@ -13,11 +21,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core.errors import EXIT_NO_FACE, GafetError
-from core.face.types import Face
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from core.face.types import Face
+
+SUMMARY_AUS = 6  # the text summary lists at most this many AUs ...
+SUMMARY_AU_MIN = 0.1  # ... of at least this intensity, strongest first
 
 
 @dataclass(frozen=True)
@@ -30,9 +44,17 @@ class PhotoReport:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="find faces: boxes, scores, 468 landmarks, fitted AUs and pose")
+    p = sub.add_parser(
+        "analyze",
+        help="find faces: a summary per face (boxes, scores, fitted AUs and pose)",
+        description="Find the faces in photos and print a short summary per face: box, detection "
+        "score, head pose and the strongest fitted action units. Faces are numbered from 0, left to "
+        "right (the numbers gafet edit --face uses).",
+    )
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
-    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document instead of text (with the 468 landmarks and all AUs)")
+    p.add_argument("--landmarks", action="store_true", help="also print the 468 mesh landmarks (x y z px)")
     p.add_argument(
         "--overlay",
         type=Path,
@@ -46,20 +68,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.io.probe import probe_photo
+
+    overlays = _check_overlays(args)
+    reports: list[PhotoReport | dict] = []
+    code = 0
+    readable: list[Path] = []
+    for path in args.photos:  # headers first: an unreadable photo is refused before any network loads
+        try:
+            probe_photo(path)
+            readable.append(path)
+        except GafetError as err:
+            code = code or _refuse(reports, path, err)
+    if not readable:
+        _print_json(args, reports)
+        return code
+
     from core.face.analyzer import FaceAnalyzer
     from core.io import load_photo
 
     analyzer = FaceAnalyzer(device=args.device)
-    reports: list[PhotoReport | dict] = []
-    code = 0
-    for path in args.photos:
+    for path in readable:
         t0 = time.perf_counter()
         try:
             photo = load_photo(path)
         except GafetError as err:
-            reports.append({"path": str(path), "error": str(err)})
-            code = code or err.exit_code
-            _say(args, f"{path}: error: {err}")
+            code = code or _refuse(reports, path, err)
             continue
         t1 = time.perf_counter()
         faces = analyzer.analyze(photo.rgb)
@@ -81,24 +115,47 @@ def run(args: argparse.Namespace) -> int:
         reports.append(rep)
         if not faces:
             code = code or EXIT_NO_FACE
-        if args.overlay:
-            _write_overlay(
-                photo.rgb,
-                faces,
-                _overlay_path(args.overlay, path, len(args.photos)),
-                args.overwrite,
-                protect=args.photos,
-            )
+            print(f"gafet analyze: {path}: No face was found in '{path.name}'.", file=sys.stderr)
+        if path in overlays:
+            _write_overlay(photo.rgb, faces, overlays[path], args.overwrite, protect=args.photos)
         if not args.json:
-            _print_text(rep)
-    if args.json:
-        json.dump([r if isinstance(r, dict) else r.__dict__ for r in reports], sys.stdout, indent=1)
-        print()
+            _print_text(rep, landmarks=args.landmarks)
+    _print_json(args, reports)
     return code
 
 
-def _say(args: argparse.Namespace, msg: str) -> None:
-    print(msg, file=sys.stderr if args.json else sys.stdout)
+def _refuse(reports: list[PhotoReport | dict], path: Path, err: GafetError) -> int:
+    """Report a photo that could not be read; returns its exit code."""
+    reports.append({"path": str(path), "error": str(err)})
+    print(f"gafet analyze: {path}: error: {err}", file=sys.stderr)
+    return err.exit_code
+
+
+def _print_json(args: argparse.Namespace, reports: list[PhotoReport | dict]) -> None:
+    if args.json:
+        json.dump([r if isinstance(r, dict) else r.__dict__ for r in reports], sys.stdout, indent=1)
+        print()
+
+
+def _check_overlays(args: argparse.Namespace) -> dict[Path, Path]:
+    """photo -> its overlay file, each checked before any work: an image suffix, not an input,
+    not existing (without --overwrite), in an existing folder."""
+    if not args.overlay:
+        return {}
+    from core.io.errors import OutputExistsError, OutputIsInputError, SaveError
+    from core.io.save import output_format
+
+    out = {p: _overlay_path(args.overlay, p, len(args.photos)) for p in args.photos}
+    inputs = {p.resolve() for p in args.photos if p.exists()}
+    for target in out.values():
+        output_format(target)
+        if not target.parent.is_dir():
+            raise SaveError(target, f"the folder '{target.parent}' does not exist")
+        if target.exists() and target.resolve() in inputs:
+            raise OutputIsInputError(target)
+        if target.exists() and not args.overwrite:
+            raise OutputExistsError(target)
+    return out
 
 
 def _fit(face: Face) -> dict | None:
@@ -108,6 +165,8 @@ def _fit(face: Face) -> dict | None:
 
 
 def _face_json(index: int, face: Face, fit: dict | None) -> dict:
+    import numpy as np
+
     d = face.detection
     out = {
         "index": index,
@@ -122,10 +181,10 @@ def _face_json(index: int, face: Face, fit: dict | None) -> dict:
     return out
 
 
-def _print_text(rep: PhotoReport) -> None:
+def _print_text(rep: PhotoReport, *, landmarks: bool) -> None:
     t = rep.timings_ms
     print(
-        f"{rep.path}: {rep.width}x{rep.height}, {len(rep.faces)} face(s); "
+        f"{rep.path}: {rep.width}x{rep.height}, {len(rep.faces)} face(s), numbered left to right; "
         f"load {t['load_ms']:.0f} ms, detect+mesh {t['detect_and_mesh_ms']:.0f} ms, fit {t['fit_ms']:.0f} ms"
     )
     for f in rep.faces:
@@ -140,8 +199,11 @@ def _print_text(rep: PhotoReport) -> None:
                 f"    pose: yaw {pose['yaw_deg']:+.1f}°, pitch {pose['pitch_deg']:+.1f}°, "
                 f"roll {pose['roll_deg']:+.1f}°, scale {pose['scale']:.3f}"
             )
-            aus = "  ".join(f"{k} {v:.2f}" for k, v in fit["aus"].items())
-            print(f"    AUs: {aus}")
+            strong = sorted(((v, k) for k, v in fit["aus"].items() if v >= SUMMARY_AU_MIN), reverse=True)
+            aus = ", ".join(f"{k} {v:.2f}" for v, k in strong[:SUMMARY_AUS]) or "none above 0.1"
+            print(f"    strongest AUs: {aus}")
+        if not landmarks:
+            continue
         print("    landmarks (468, x y z px):")
         lm = f["landmarks"]
         for i in range(0, len(lm), 4):
@@ -161,6 +223,7 @@ def _write_overlay(
     rgb: np.ndarray, faces: list[Face], out: Path, overwrite: bool, protect: list[Path]
 ) -> None:
     import cv2
+    import numpy as np
 
     from core.io import save_image
 

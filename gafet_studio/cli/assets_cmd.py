@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from core import assets
+from core.errors import EXIT_ASSET
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,12 +106,30 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    bad = 0
+    """Exit 0 only when every asset checked is installed and whole: the named ones, or (no ids) every
+    app asset and whichever test assets are installed. Exit 5 (EXIT_ASSET) otherwise, and when nothing
+    is installed at all."""
+    manifest = assets.load_manifest()
+    named = bool(args.ids)
+    bad = installed = 0
     for aid in _ids(args):
         r = assets.verify(aid)
-        print(f"{aid}: {'ok' if r.ok else '; '.join(r.problems)}")
-        bad += r.installed and not r.ok
-    return 1 if bad else 0
+        installed += r.installed
+        required = named or manifest.asset(aid).group == "app"
+        if r.installed or required:
+            print(f"{aid}: {'ok' if r.ok else '; '.join(r.problems)}")
+        else:
+            print(f"{aid}: not installed (only the test suite needs it)")
+        bad += (not r.ok) if required else (r.installed and not r.ok)
+    if not installed:
+        print(f"gafet assets verify: error: no asset is installed in {assets.data_home()}; "
+              f"run `gafet assets fetch`.", file=sys.stderr)
+        return EXIT_ASSET
+    if bad:
+        print(f"gafet assets verify: error: {bad} asset(s) missing or damaged; reinstall with "
+              f"`gafet assets fetch --force ID`.", file=sys.stderr)
+        return EXIT_ASSET
+    return 0
 
 
 def _path(args: argparse.Namespace) -> int:

@@ -39,8 +39,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
 from core.errors import EXIT_ASSET, EXIT_ERROR, GafetError
 
 if TYPE_CHECKING:
@@ -163,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace, pairs: list[EvalPair], editors: list[EvalEditor],
               ablations: list[EvalEditor], labels: list[str], settings: EvalSettings,
               requested: frozenset[str], cache: EvalCache) -> int:
+    from tqdm import tqdm
+
     from core.evaluation.export import evaluation_json, write_json
     from core.evaluation.judges import load_judges
     from core.evaluation.report import write_report

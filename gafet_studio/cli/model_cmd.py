@@ -6,18 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
+from core.nets.config import PRESETS, GafetConfig, config_from_file, config_to_dict, preset
 
-from core.nets.checkpoint import (
-    CheckpointExistsError,
-    check_structure,
-    read_header,
-    save_checkpoint,
-    verify_checkpoint,
-)
-from core.nets.config import PRESETS, GafetConfig, GafetConfigError, config_from_json, config_to_dict, preset
-from core.nets.gafet import build_networks
-from core.nets.stats import count_flops, parameter_count, parameter_counts
+# torch and the networks load inside the actions that need them: `gafet model --help` stays fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,13 +45,20 @@ def load_config(spec: str) -> GafetConfig:
         return preset(spec)
     path = Path(spec)
     if path.suffix.lower() == ".json" or path.exists():
-        if not path.is_file():
-            raise GafetConfigError(f"Config file {path} does not exist.")
-        return config_from_json(path.read_text(encoding="utf-8"))
+        return config_from_file(path)
     return preset(spec)  # raises, listing the presets
 
 
 def _init(args: argparse.Namespace) -> int:
+    import torch
+
+    from core.nets.checkpoint import (
+        CheckpointExistsError,
+        save_checkpoint,
+    )
+    from core.nets.gafet import build_networks
+    from core.nets.stats import parameter_count
+
     config = load_config(args.config)
     torch.manual_seed(args.seed)
     nets = build_networks(config)
@@ -98,6 +96,16 @@ def _config_lines(cfg: GafetConfig) -> list[str]:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import torch
+
+    from core.nets.checkpoint import (
+        check_structure,
+        read_header,
+        verify_checkpoint,
+    )
+    from core.nets.gafet import build_networks
+    from core.nets.stats import count_flops, parameter_count, parameter_counts
+
     header = read_header(args.checkpoint) if args.no_verify else verify_checkpoint(args.checkpoint)
     if args.no_verify:
         check_structure(header, header.parts or ("generator",))
@@ -138,6 +146,11 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
+    import torch
+
+    from core.nets.gafet import build_networks
+    from core.nets.stats import parameter_count
+
     for name, cfg in PRESETS.items():
         with torch.device("meta"):
             g = build_networks(cfg).generator

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "prepare",
         help="detect, align, fit and neutralise faces of photos and videos into a training cache",
-        description="Build a face cache for `gafet train`: per face an aligned crop, its mesh, fitted AUs, "
+        description="Build a face cache for gafet train: per face an aligned crop, its mesh, fitted AUs, "
         "identity and pose, and its neutral version X_n. Resumable (rerun the same command after an "
         "interruption); skipped files are listed in CACHE/report.txt.",
     )

@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "train",
-        help="train GaFET on a face cache; checkpoints open in the Studio and `gafet edit --model`",
-        description="Train GaFET (paper §3.5) on a face cache made by `gafet prepare`. The run directory "
+        help="train GaFET on a face cache; its checkpoints open in the Studio and in gafet edit --model",
+        description="Train GaFET (paper §3.5) on a face cache made by gafet prepare. The run directory "
         "holds checkpoints (the whole run, resumable with --resume), generator.safetensors (G_ema, for the "
         "Studio), metrics.jsonl and TensorBoard files. SIGTERM / Ctrl-C save a checkpoint and stop.",
     )

@@ -1,15 +1,19 @@
 """A non-modal notification banner: shows the newest message with its reason; never blocks.
 
-Errors and warnings stay until the user closes them (or a newer message replaces them); info
-messages hide themselves after a few seconds. The last messages are kept in :attr:`history`.
+Errors and warnings stay until the user closes them, a newer message replaces them, or a later
+action succeeds (:meth:`NotificationBanner.clear_problem`); info messages hide themselves after a
+few seconds. The last messages are kept in :attr:`history`. The banner floats over a host widget
+(:meth:`NotificationBanner.float_over`) rather than taking room in a layout, so showing it never
+moves what is under it.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 from gafet_studio.session import Notice, NoticeLevel
+from gafet_studio.widgets.overlay import Pin
 
 _STYLE = {  # text, background, border colour and icon of each level
     NoticeLevel.ERROR: ("#5c1f1f", "#ffd9d6", "#c0392b", "✖"),
@@ -45,7 +49,12 @@ class NotificationBanner(QFrame):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.dismiss)
+        self._pin: Pin | None = None
         self.hide()
+
+    def float_over(self, host: QWidget) -> None:
+        """Float along the top of ``host`` (over its content, never pushing it down)."""
+        self._pin = Pin(self, host, "top")
 
     @property
     def notice(self) -> Notice | None:
@@ -70,6 +79,14 @@ class NotificationBanner(QFrame):
         if notice.level == NoticeLevel.INFO:
             self._timer.start(INFO_TIMEOUT_MS)
         self.show()
+        if self._pin is not None:
+            self._pin.place()
+
+    def clear_problem(self) -> None:
+        """A later action succeeded: hide an error or warning on show (info stays until it times out)."""
+        notice = self.notice
+        if notice is not None and notice.level in (NoticeLevel.ERROR, NoticeLevel.WARNING):
+            self.dismiss()
 
     def dismiss(self) -> None:
         self._timer.stop()

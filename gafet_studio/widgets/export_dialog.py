@@ -2,6 +2,7 @@
 
 It only builds an :class:`~gafet_studio.engine.ExportRequest`; the export itself runs in a
 worker. It never lets a file be replaced silently (it asks), and refuses the input photos.
+:class:`ExportProgressDialog` follows the running export: a percentage, the step, and Cancel.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QProgressDialog,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gafet_studio.jobs import ExportRequest
+from gafet_studio.jobs import ExportProgress, ExportRequest
 from gafet_studio.settings import EXPORT_FORMATS, Settings
 
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WebP": ".webp"}
@@ -177,3 +180,40 @@ class ExportDialog(QDialog):
         self.settings.set_export_scope(request.scope)
         self.request = request
         self.accept()
+
+
+class ExportProgressDialog(QProgressDialog):
+    """The running export's progress (0-100 %, the step under way) with a Cancel button that stops
+    it (:meth:`gafet_studio.engine.Engine.cancel_export`: nothing is written). Closes itself when
+    the export ends, however it ends. ``engine``: the Studio's Engine (its ``exportProgress``,
+    ``exported`` and ``failed`` signals)."""
+
+    def __init__(self, engine, parent: QWidget | None = None) -> None:
+        super().__init__("Exporting…", "Cancel", 0, 100, parent)
+        self.setWindowTitle("Export")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setMinimumDuration(0)
+        self.setAutoClose(False)
+        self.setAutoReset(False)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._engine = engine
+        self.canceled.connect(self._cancel)
+        engine.exportProgress.connect(self.show_progress)
+        engine.exported.connect(self._done)
+        engine.failed.connect(self._failed)
+
+    def show_progress(self, progress: ExportProgress) -> None:
+        self.setValue(round(100 * min(1.0, max(0.0, progress.fraction))))
+        self.setLabelText(progress.text)
+
+    def _cancel(self) -> None:
+        self.setLabelText("Cancelling…")
+        self._engine.cancel_export()
+
+    def _failed(self, task: object, _exc: object) -> None:
+        if str(task) == "export":
+            self._done()
+
+    def _done(self, *_: object) -> None:
+        self.canceled.disconnect(self._cancel)  # closing a progress dialog emits canceled
+        self.close()

@@ -1,7 +1,8 @@
 """Face picker: numbered thumbnails of every face found in the source photo; click to edit one.
 
 Shown only when the photo has more than one face. The same choice can be made by clicking a
-numbered box on the source image (:class:`~gafet_studio.widgets.image_view.ImageView`).
+numbered box on the source image (:class:`~gafet_studio.widgets.image_view.ImageView`). Faces
+are numbered from 0, left to right, as the command line's ``--face`` counts them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ class FacePicker(QListWidget):
         self.setIconSize(QSize(56, 56))
         self.setFixedHeight(84)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setToolTip("Faces found in the source photo: click one to edit it")
+        self.setToolTip(
+            "Faces found in the source photo, numbered from 0 at the left (as gafet edit --face "
+            "counts them): click one to edit it"
+        )
         self.itemClicked.connect(self._clicked)
         self.hide()
 
@@ -33,9 +37,9 @@ class FacePicker(QListWidget):
         self.blockSignals(True)
         self.clear()
         for i, img in enumerate(thumbs):
-            item = QListWidgetItem(QIcon(QPixmap.fromImage(img)), f"{i + 1}")
+            item = QListWidgetItem(QIcon(QPixmap.fromImage(img)), f"{i}")
             item.setData(Qt.ItemDataRole.UserRole, i)
-            item.setToolTip(f"Face {i + 1}")
+            item.setToolTip(f"Face {i} (gafet edit --face {i})")
             self.addItem(item)
         if 0 <= selected < self.count():
             self.setCurrentRow(selected)

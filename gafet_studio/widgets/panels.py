@@ -1,4 +1,9 @@
-"""The source panel (photo + face picker) and the reference panel (photo or expression preset)."""
+"""The source panel (photo + face picker) and the reference panel (photo or expression preset).
+
+Faces are numbered as the command line numbers them (``gafet edit --face N --reference-face N``):
+from 0, left to right (the analyser sorts faces by their box centre). Boxes, thumbnails and the
+captions ("face N of M") all use that number (:func:`face_caption`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QComboBox, QSizePolicy, QWidget
 
 from core.geometry.presets import user_presets_dir
 from gafet_studio.session import ReferenceState, SourceState
@@ -31,6 +36,17 @@ def preset_files() -> list[Path]:
     return out
 
 
+def face_caption(index: int, count: int) -> str:
+    """" · face N of M" for a photo with several faces (N counted from 0 at the left, as the
+    CLI's --face and --reference-face count), "" for one face."""
+    return f" · face {index} of {count}" if count > 1 else ""
+
+
+FACE_NUMBERING_TIP = (
+    "Faces are numbered from 0, left to right, as gafet edit --face / --reference-face count them."
+)
+
+
 class SourcePanel(DropPanel):
     faceChosen = Signal(int)
 
@@ -52,12 +68,14 @@ class SourcePanel(DropPanel):
         self.view.set_boxes(state.boxes, state.face_index)
         self.picker.set_faces(state.thumbs, state.face_index)
         w, h = state.size
-        faces = f" · face {state.face_index + 1} of {len(state.boxes)}" if len(state.boxes) > 1 else ""
-        self.set_caption(f"{state.path.name} · {w}×{h}{faces}")
+        self.set_caption(f"{state.path.name} · {w}×{h}{face_caption(state.face_index, len(state.boxes))}")
 
 
 class ReferencePanel(DropPanel):
-    PLACEHOLDER = "Drop a photo with the expression to copy here,\nor pick an expression preset above"
+    PLACEHOLDER = (
+        "Drop a photo with the expression to copy here,\nor pick an expression preset above,\n"
+        "or drop a video to drive the portrait with"
+    )
     presetChosen = Signal(object)  # Path
     presetFileRequested = Signal()
 
@@ -66,8 +84,12 @@ class ReferencePanel(DropPanel):
         self.open_button.setToolTip("Open a reference expression photo (Ctrl+R)")
         self.presets = QComboBox()
         self.presets.setToolTip("Use a saved expression instead of a photo")
+        # as wide as its first item, whatever the presets' names: the column keeps its width
+        self.presets.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.presets.setMinimumContentsLength(8)
+        self.presets.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.presets.activated.connect(self._activated)
-        self.header.insertWidget(2, self.presets)
+        self.header.insertWidget(self.HEADER_EXTRA, self.presets)
         self.refresh_presets()
 
     def refresh_presets(self) -> None:
@@ -104,4 +126,4 @@ class ReferencePanel(DropPanel):
         self.view.set_image(state.image)
         self.view.set_boxes(state.boxes, state.face_index)
         w, h = state.image.width(), state.image.height()
-        self.set_caption(f"{state.label} · {w}×{h}")
+        self.set_caption(f"{state.label} · {w}×{h}{face_caption(state.face_index, len(state.boxes))}")

@@ -2,21 +2,33 @@
 
 Two back ends behind one widget:
 
-* OpenGL: pyqtgraph's ``GLViewWidget`` with one ``GLMeshItem`` per mesh (orbit with the mouse).
+* OpenGL: pyqtgraph's ``GLViewWidget`` with one ``GLMeshItem`` per mesh (orbit with the mouse),
+  the camera placed so the meshes fill the panel.
 * Software: the project's rasterizer (:mod:`gafet_studio.mesh_preview`) renders the meshes in a
-  worker; the image is shown and a mouse drag rotates it. Used whenever OpenGL cannot work:
-  the ``offscreen`` platform (``GLViewWidget`` crashes there), no GL context, or
-  ``GAFET_PREVIEW3D=software``.
+  worker, as large as the panel allows (one row, or a grid in a tall panel); the image is shown
+  and a mouse drag rotates it. Used whenever OpenGL cannot work: the ``offscreen`` platform
+  (``GLViewWidget`` crashes there), no GL context, or ``GAFET_PREVIEW3D=software``.
+
+New meshes arrive with every picture, and during a slider drag that is up to 60 times a second;
+the software view renders them at most every :data:`MESH_UPDATE_MS` (the latest set, and always
+the last one once they rest), so the 3D preview does not compete with the live pictures for the
+CPU. Equal meshes are not rendered again.
+
+Both turn DEG_PER_PX degrees per pixel dragged, within ±MAX_YAW / ±MAX_PITCH of the front view
+(a face seen from behind shows nothing). The mesh toggles double as the colour legend: each
+carries its mesh's tint.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
+import shiboken6
+from PySide6.QtCore import QElapsedTimer, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -28,11 +40,18 @@ from PySide6.QtWidgets import (
 )
 
 from gafet_studio.image_convert import to_qimage
-from gafet_studio.mesh_preview import PreviewMesh, render_meshes
-from gafet_studio.workers import LatestWins, aux_pool
+from gafet_studio.mesh_preview import PreviewMesh, grid_for, render_meshes
+from gafet_studio.workers import FunctionWorker, LatestWins, aux_pool
 
 KINDS = ("source", "reference", "target")
-GL_DISTANCE = 7.5
+GL_DISTANCE = 7.5  # the camera's distance before the panel's size is known
+GL_FOV = 60.0  # pyqtgraph's default horizontal field of view (degrees)
+GL_SPACING = 2.2  # between mesh centres (each mesh fits in a unit sphere)
+DEG_PER_PX = 0.35  # rotation per pixel dragged
+MAX_YAW, MAX_PITCH = 80.0, 50.0  # how far from the front view a drag turns the meshes
+FRONT_YAW, FRONT_PITCH = 20.0, 6.0  # the software view's start (and reset) angles
+MESH_UPDATE_MS = 200  # the software view renders new meshes at most this often (5 Hz)
+LABEL_H = 18  # px of caption above each software tile
 TINTS = {"source": (0.62, 0.72, 0.95), "reference": (0.98, 0.74, 0.52), "target": (0.62, 0.92, 0.62)}
 LABELS = {"source": "Source", "reference": "Reference", "target": "Target (edited)"}
 
@@ -47,34 +66,47 @@ class MeshSet:
     target: np.ndarray | None = None
 
 
-def opengl_usable() -> tuple[bool, str]:
-    """Whether the GL back end can work here, and if not why."""
-    choice = os.environ.get("GAFET_PREVIEW3D", "").lower()
-    if choice == "software":
-        return False, "GAFET_PREVIEW3D=software"
+def _platform_reason() -> str:
+    """Why the environment rules OpenGL out ('' when it may work): no heavy imports."""
+    if os.environ.get("GAFET_PREVIEW3D", "").lower() == "software":
+        return "GAFET_PREVIEW3D=software"
     platform = QGuiApplication.platformName()
     if platform in ("offscreen", "minimal", "vnc"):
-        return False, f"the '{platform}' Qt platform has no OpenGL"
+        return f"the '{platform}' Qt platform has no OpenGL"
+    return ""
+
+
+def _context_reason() -> str:
+    """Why no OpenGL context works here ('' when one does). GUI thread only."""
     try:
         from PySide6.QtGui import QOffscreenSurface, QOpenGLContext
     except ImportError as err:  # pragma: no cover - PySide6 always has them
-        return False, str(err)
+        return str(err)
     ctx = QOpenGLContext()
     if not ctx.create():
-        return False, "no OpenGL context could be created"
+        return "no OpenGL context could be created"
     surface = QOffscreenSurface()
     surface.create()
     ok = ctx.makeCurrent(surface)
     if ok:
         ctx.doneCurrent()
     surface.destroy()
-    if not ok:
-        return False, "the OpenGL context could not be made current"
+    return "" if ok else "the OpenGL context could not be made current"
+
+
+def _import_gl() -> str:
+    """Import pyqtgraph.opengl (about a second of CPU: a worker may do it); '' or why it failed."""
     try:
         import pyqtgraph.opengl  # noqa: F401
     except Exception as err:  # PyOpenGL missing or broken
-        return False, f"pyqtgraph.opengl is unavailable ({err})"
-    return True, ""
+        return f"pyqtgraph.opengl is unavailable ({err})"
+    return ""
+
+
+def opengl_usable() -> tuple[bool, str]:
+    """Whether the GL back end can work here, and if not why."""
+    why = _platform_reason() or _context_reason() or _import_gl()
+    return not why, why
 
 
 class SoftwareMeshView(QWidget):
@@ -86,8 +118,9 @@ class SoftwareMeshView(QWidget):
         super().__init__(parent)
         self.setMinimumSize(240, 120)
         self.setCursor(Qt.CursorShape.OpenHandCursor)
-        self.yaw, self.pitch = 25.0, 8.0
-        self.tile = 192
+        self.yaw, self.pitch = FRONT_YAW, FRONT_PITCH
+        self.tile, self.tile_height = 192, 192
+        self.columns = 3
         self._meshes: list[PreviewMesh] = []
         self._faces: np.ndarray | None = None
         self._image: QImage | None = None
@@ -97,9 +130,26 @@ class SoftwareMeshView(QWidget):
         self._runner.errored.connect(self._on_error)
         self.render_count = 0
         self.error = ""
+        self._since = QElapsedTimer()  # since the last render of new meshes was asked for
+        self._later = QTimer(self)  # the held-back render of the latest meshes
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self._request_meshes)
 
     def set_meshes(self, meshes: list[PreviewMesh], faces: np.ndarray | None) -> None:
+        """Show ``meshes``: rendered now, or (new meshes within :data:`MESH_UPDATE_MS` of the
+        last) once that interval has passed, whichever set is the latest then."""
+        if _same(meshes, self._meshes) and _same_array(faces, self._faces) and not self._later.isActive():
+            return
         self._meshes, self._faces = meshes, faces
+        if self._later.isActive():
+            return  # the held-back render will take these
+        if self._since.isValid() and self._since.elapsed() < MESH_UPDATE_MS:
+            self._later.start(MESH_UPDATE_MS - int(self._since.elapsed()))
+            return
+        self._request_meshes()
+
+    def _request_meshes(self) -> None:
+        self._since.start()
         self.request()
 
     def image(self) -> QImage | None:
@@ -109,15 +159,29 @@ class SoftwareMeshView(QWidget):
         return self._runner.busy()
 
     def set_view(self, yaw: float, pitch: float) -> None:
-        self.yaw, self.pitch = yaw, max(-89.0, min(89.0, pitch))
+        self.yaw = max(-MAX_YAW, min(MAX_YAW, yaw))
+        self.pitch = max(-MAX_PITCH, min(MAX_PITCH, pitch))
         self.request()
+
+    def _layout(self) -> tuple[int, int, int]:
+        """(columns, tile width, tile height) px that fill this widget with the meshes on show."""
+        return grid_for(len(self._meshes), self.width() - 4, self.height() - 4, label=LABEL_H)
 
     def request(self) -> None:
         if not self._meshes or self._faces is None:
             self._image = None
             self.update()
             return
-        self._runner.request(_render_job, list(self._meshes), self._faces, self.yaw, self.pitch, self.tile)
+        self.columns, self.tile, self.tile_height = self._layout()
+        self._runner.request(
+            _render_job, list(self._meshes), self._faces, self.yaw, self.pitch, self._layout()
+        )
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        shown = (self.columns, self.tile, self.tile_height)
+        if self._meshes and self._faces is not None and self._layout() != shown:
+            self.request()  # coalesced: a drag-resize renders the last size only
 
     def _on_image(self, gen: int, image: QImage) -> None:
         self._image, self.error = image, ""
@@ -140,7 +204,7 @@ class SoftwareMeshView(QWidget):
             return
         d = event.position() - self._drag
         self._drag = event.position()
-        self.set_view(self.yaw + d.x() * 0.5, self.pitch - d.y() * 0.5)
+        self.set_view(self.yaw + d.x() * DEG_PER_PX, self.pitch - d.y() * DEG_PER_PX)
 
     def mouseReleaseEvent(self, event) -> None:
         self._drag = None
@@ -154,20 +218,44 @@ class SoftwareMeshView(QWidget):
             text = self.error or "3D geometry appears here"
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
             return
-        img = self._image
-        s = min(self.width() / img.width(), (self.height() - 18) / img.height())
+        img, n = self._image, len(self._meshes)
+        cols = max(1, min(self.columns, n))
+        rows = -(-n // cols)
+        # the render fills the widget; until a resized one arrives, scale the last one to fit
+        s = min(self.width() / img.width(), (self.height() - rows * LABEL_H) / img.height(), 1e9)
         w, h = img.width() * s, img.height() * s
-        x0, y0 = (self.width() - w) / 2, 18 + (self.height() - 18 - h) / 2
+        cell_w, cell_h = w / cols, h / rows
+        x0 = (self.width() - w) / 2
+        y0 = (self.height() - h - rows * LABEL_H) / 2
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        p.drawImage(QRectF(x0, y0, w, h), img)
-        p.setPen(QColor("#d0d0d0"))
-        n = len(self._meshes)
+        for r in range(rows):  # each row of tiles under its captions
+            top = y0 + r * (cell_h + LABEL_H)
+            source = QRectF(0, r * img.height() / rows, img.width(), img.height() / rows)
+            p.drawImage(QRectF(x0, top + LABEL_H, w, cell_h), img, source)
         for i, m in enumerate(self._meshes):
-            p.drawText(QRectF(x0 + i * w / n, 0, w / n, 18), Qt.AlignmentFlag.AlignCenter, m.label)
+            r, c = divmod(i, cols)
+            p.setPen(QColor.fromRgbF(*m.tint))
+            caption = QRectF(x0 + c * cell_w, y0 + r * (cell_h + LABEL_H), cell_w, LABEL_H)
+            p.drawText(caption, Qt.AlignmentFlag.AlignCenter, m.label)
 
 
-def _render_job(meshes: list[PreviewMesh], faces: np.ndarray, yaw: float, pitch: float, tile: int) -> QImage:
-    return to_qimage(render_meshes(meshes, faces, yaw=yaw, pitch=pitch, tile=tile))
+def _same_array(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return a is b or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
+
+
+def _same(a: list[PreviewMesh], b: list[PreviewMesh]) -> bool:
+    """Whether two mesh lists would render the same picture."""
+    return len(a) == len(b) and all(
+        m.tint == n.tint and m.label == n.label and _same_array(m.vertices, n.vertices)
+        for m, n in zip(a, b, strict=True)
+    )
+
+
+def _render_job(
+    meshes: list[PreviewMesh], faces: np.ndarray, yaw: float, pitch: float, grid: tuple[int, int, int]
+) -> QImage:
+    cols, w, h = grid
+    return to_qimage(render_meshes(meshes, faces, yaw=yaw, pitch=pitch, tile=w, tile_height=h, columns=cols))
 
 
 class GLMeshView(QWidget):
@@ -177,14 +265,40 @@ class GLMeshView(QWidget):
         super().__init__(parent)
         import pyqtgraph.opengl as gl
 
+        class OrbitView(gl.GLViewWidget):
+            """Turns DEG_PER_PX per pixel dragged, within reach of the front view."""
+
+            def orbit(self, azim: float, elev: float) -> None:
+                o = self.opts
+                o["azimuth"] = max(-90 - MAX_YAW, min(-90 + MAX_YAW, o["azimuth"] + azim * DEG_PER_PX))
+                o["elevation"] = max(-MAX_PITCH, min(MAX_PITCH, o["elevation"] + elev * DEG_PER_PX))
+                self.update()
+
         self._gl = gl
-        self.view = gl.GLViewWidget()
+        self.view = OrbitView()
         self.view.setBackgroundColor(QColor(43, 43, 43))
         self.view.setCameraPosition(distance=GL_DISTANCE, elevation=8, azimuth=-90)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
         self._items: list[object] = []
+        self._count = 0
+
+    def fitting_distance(self) -> float:
+        """The camera distance at which the meshes laid out left to right fill the view."""
+        n = max(1, self._count)
+        half_w = ((n - 1) * GL_SPACING + 2.0) / 2 * 1.04  # the row's half width, a little margin
+        half_h = 1.04
+        tan = math.tan(math.radians(GL_FOV / 2))
+        aspect = max(1, self.view.height()) / max(1, self.view.width())
+        return max(half_w / tan, half_h / (tan * aspect)) + 1.0  # + the meshes' depth in front
+
+    def fit(self) -> None:
+        self.view.setCameraPosition(distance=self.fitting_distance())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit()
 
     def set_meshes(self, meshes: list[PreviewMesh], faces: np.ndarray | None) -> None:
         for item in self._items:
@@ -199,23 +313,39 @@ class GLMeshView(QWidget):
             v = (v - centre) / (np.linalg.norm(v - centre, axis=1).max() or 1.0)
             # crop px (x right, y down, z away from the viewer) -> pyqtgraph (z up; the camera sits on -y)
             v = np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)
-            v[:, 0] += (i - (n - 1) / 2) * 2.2
+            v[:, 0] += (i - (n - 1) / 2) * GL_SPACING
             tris = np.ascontiguousarray(np.asarray(faces, np.int32)[:, ::-1])  # the axis swap flips winding
             md = self._gl.MeshData(vertexes=v.astype(np.float32), faces=tris)
             item = self._gl.GLMeshItem(meshdata=md, smooth=True, shader="shaded", color=(*m.tint, 1.0))
             self.view.addItem(item)
             self._items.append(item)
+        self._count = n
+        self.fit()
 
     def grab_image(self) -> QImage:
         return self.view.grabFramebuffer()
 
 
 class Preview3D(QWidget):
-    """Toggles for the three meshes, a reset-view button, and the back end that draws them."""
+    """Toggles for the three meshes, a reset-view button, and the back end that draws them.
 
-    def __init__(self, parent: QWidget | None = None, *, force_software: bool = False) -> None:
+    deferred: choose the back end later, in :meth:`start_backend` (the Studio calls it once its
+    window has painted: loading pyqtgraph's OpenGL costs about a second); the software view
+    draws until then.
+    """
+
+    def __init__(
+        self, parent: QWidget | None = None, *, force_software: bool = False, deferred: bool = False
+    ) -> None:
         super().__init__(parent)
-        ok, why = (False, "software rendering was asked for") if force_software else opengl_usable()
+        self._pending_gl = False
+        if force_software:
+            ok, why = False, "software rendering was asked for"
+        elif deferred and not _platform_reason():
+            ok, why = False, "OpenGL is starting"
+            self._pending_gl = True
+        else:
+            ok, why = opengl_usable()
         self.backend_name = "opengl" if ok else "software"
         self.fallback_reason = why
         self.canvas: GLMeshView | SoftwareMeshView = GLMeshView() if ok else SoftwareMeshView()
@@ -223,6 +353,8 @@ class Preview3D(QWidget):
         bar = QHBoxLayout()
         for kind in KINDS:
             box = QCheckBox(LABELS[kind])
+            box.setIcon(_swatch(TINTS[kind]))  # the legend: each toggle shows its mesh's colour
+            box.setToolTip(f"Show the {LABELS[kind].lower()} mesh (drawn in this colour)")
             box.setChecked(True)
             box.toggled.connect(self._refresh)
             self.toggles[kind] = box
@@ -233,7 +365,7 @@ class Preview3D(QWidget):
         bar.addWidget(reset)
         self.note = QLabel("OpenGL" if ok else f"software render ({why})")
         self.note.setStyleSheet("color: palette(mid); font-size: 10px;")
-        stack = QStackedLayout()
+        self._stack = stack = QStackedLayout()
         stack.addWidget(self.canvas)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -241,6 +373,32 @@ class Preview3D(QWidget):
         layout.addLayout(stack, 1)
         layout.addWidget(self.note)
         self._meshes = MeshSet(faces=np.zeros((0, 3), np.int64))
+
+    def start_backend(self) -> None:
+        """Deferred: import pyqtgraph's OpenGL in a worker, then switch to it if a context works."""
+        if not self._pending_gl:
+            return
+        self._pending_gl = False
+        worker = FunctionWorker(_import_gl)
+        worker.signals.returned.connect(self._gl_imported)
+        worker.start(aux_pool())
+
+    def _gl_imported(self, why: str) -> None:
+        if not shiboken6.isValid(self):
+            return
+        why = why or _context_reason()
+        self.fallback_reason = why
+        if why:
+            self.note.setText(f"software render ({why})")
+            return
+        software, self.canvas = self.canvas, GLMeshView()
+        self._stack.addWidget(self.canvas)
+        self._stack.setCurrentWidget(self.canvas)
+        self._stack.removeWidget(software)
+        software.deleteLater()
+        self.backend_name = "opengl"
+        self.note.setText("OpenGL")
+        self._refresh()
 
     def set_meshes(self, meshes: MeshSet) -> None:
         self._meshes = meshes
@@ -260,6 +418,14 @@ class Preview3D(QWidget):
 
     def reset_view(self) -> None:
         if isinstance(self.canvas, SoftwareMeshView):
-            self.canvas.set_view(25.0, 8.0)
+            self.canvas.set_view(FRONT_YAW, FRONT_PITCH)
         else:
-            self.canvas.view.setCameraPosition(distance=GL_DISTANCE, elevation=8, azimuth=-90)
+            distance = self.canvas.fitting_distance()
+            self.canvas.view.setCameraPosition(distance=distance, elevation=8, azimuth=-90)
+
+
+def _swatch(tint: tuple[float, float, float], size: int = 12) -> QIcon:
+    """A square of ``tint`` (RGB 0..1), the legend's colour sample."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor.fromRgbF(*tint))
+    return QIcon(pixmap)

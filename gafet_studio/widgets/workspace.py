@@ -1,8 +1,10 @@
 """The main window's central widget: every panel, laid out; no behaviour of its own.
 
-Layout: the notification banner on top; below it, source over reference on the left, the
-result (before/after) in the middle, and on the right the editor selector, the sliders and the
-action units (scrolling) over the 3D preview. The window wires the panels to the session.
+Layout: source over reference on the left, the result (before/after) in the middle, and on the
+right the editor selector, the sliders and the action units (scrolling) over the 3D preview.
+The notification banner floats over the top of the result, so showing it moves nothing. The
+side columns keep their widths while photos and presets load (the window's resizes go to the
+result). The window wires the panels to the session.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ class Workspace(QWidget):
         self.editor_selector = EditorSelector()
         self.sliders = EditSliders()
         self.au_panel = AuPanel()
-        self.preview3d = Preview3D(force_software=preview_software)
+        self.preview3d = Preview3D(force_software=preview_software, deferred=True)
 
-        left = QSplitter(Qt.Orientation.Vertical)
+        left = self.left_column = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.source_panel)
         left.addWidget(self.reference_panel)
+        left.setMinimumWidth(240)
         controls = QWidget()
         c = QVBoxLayout(controls)
         c.setContentsMargins(6, 6, 6, 6)
@@ -49,7 +52,7 @@ class Workspace(QWidget):
         right.addWidget(scroll)
         right.addWidget(self.preview3d)
         right.setSizes([560, 300])
-        main = QSplitter(Qt.Orientation.Horizontal)
+        main = self.columns = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(self.result_view)
         main.addWidget(right)
@@ -59,5 +62,5 @@ class Workspace(QWidget):
         main.setSizes([320, 740, 380])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.banner)
         layout.addWidget(main, 1)
+        self.banner.float_over(self.result_view)

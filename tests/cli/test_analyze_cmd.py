@@ -31,9 +31,24 @@ def test_portrait_and_group_json(media, app_assets, capsys: pytest.CaptureFixtur
 
 
 def test_text_output_lists_every_landmark(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["analyze", "--no-fit", str(media.path("surprise.jpg"))]) == 0
+    assert main(["analyze", "--no-fit", "--landmarks", str(media.path("surprise.jpg"))]) == 0
     out = capsys.readouterr().out
     assert "1 face(s)" in out and " 467: " in out and "score" in out
+
+
+def test_default_text_is_a_short_summary_per_face(media, app_assets, capsys) -> None:
+    assert main(["analyze", str(media.path("surprise.jpg"))]) == 0
+    out = capsys.readouterr().out
+    assert "face 0: box" in out and "pose: yaw" in out and "strongest AUs: AU26" in out
+    assert "landmarks" not in out and " 467: " not in out
+    assert len(out.splitlines()) <= 5, out
+
+
+def test_json_no_face_says_so_on_stderr(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", "--json", "--no-fit", str(media.path("no_face.jpg"))]) == EXIT_NO_FACE
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["faces"] == []
+    assert "No face was found in 'no_face.jpg'" in captured.err
 
 
 def test_no_face_exit_code(media, app_assets, capsys: pytest.CaptureFixture[str]) -> None:

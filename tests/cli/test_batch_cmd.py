@@ -83,3 +83,32 @@ def test_batch_with_a_gafet_model(tmp_path: Path, folder: Path, capsys: pytest.C
             assert np.abs(edited.astype(int) - original).mean() > 5
     finally:
         torch.set_num_threads(before)
+
+
+def test_batch_survives_an_unexpected_decoder_error_and_prints_each_error_once(
+        tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A decoder that raises something no one foresaw (here a TypeError, as Pillow does for a TIFF
+    tag of the wrong type) fails that one file; the batch goes on and prints its summary."""
+    import core.editing.batch as batch_module
+
+    real_load = batch_module.load_photo
+
+    def load(path: Path):
+        if Path(path).name == "b_disgust.jpg":
+            raise TypeError("unsupported operand type(s) for +: 'float' and 'IFDRational'")
+        return real_load(path)
+
+    monkeypatch.setattr(batch_module, "load_photo", load)
+    out = tmp_path / "out"
+    code = main(["batch", str(folder), "--preset", "surprise", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1  # an unexpected error (1) and an unreadable file (2) differ
+    assert [p.name for p in out.iterdir()] == ["a_anger.jpg"]
+    lines = captured.err.splitlines()
+    assert lines[0].startswith("[1/3] a_anger.jpg -> ")
+    assert lines[1].startswith("[2/3] b_disgust.jpg: failed: Unexpected TypeError while editing")
+    assert lines[2].startswith("[3/3] c_broken.jpg: failed: ")
+    assert lines[-1] == "2 failed: b_disgust.jpg, c_broken.jpg"
+    assert captured.err.count("IFDRational") == 1 and captured.err.count(lines[2].split("failed: ")[1]) == 1
+    assert "1 of 3 photos edited" in captured.out

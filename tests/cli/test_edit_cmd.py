@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from core.io import load_photo
 from core.nets.checkpoint import save_checkpoint
@@ -150,13 +151,16 @@ def test_bad_models_fail_fast_with_exit_code_5(tmp_path: Path, source: Path, pre
     from core.editing.gafet import registry as model_registry
 
     out = tmp_path / "o.png"
-    missing_photo = tmp_path / "no_such_photo.jpg"  # the model is checked first: exit 5, not 2
+    missing_photo = tmp_path / "no_such_photo.jpg"  # inputs are checked first, before torch: exit 2
     assert main(["edit", "-s", str(missing_photo), "--preset", str(preset), "--model", "missing.safetensors",
+                 "-o", str(out)]) == 2
+    assert "no_such_photo.jpg' does not exist" in capsys.readouterr().err
+    assert main(["edit", "-s", str(source), "--preset", str(preset), "--model", "missing.safetensors",
                  "-o", str(out)]) == 5
     assert "No GaFET checkpoint 'missing.safetensors' was found" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"not a checkpoint at all" * 10)
-    assert main(["edit", "-s", str(missing_photo), "--preset", str(preset), "--model", str(corrupt),
+    assert main(["edit", "-s", str(source), "--preset", str(preset), "--model", str(corrupt),
                  "-o", str(out)]) == 5
     err = capsys.readouterr().err
     assert "corrupt.safetensors is not a readable checkpoint" in err
@@ -169,3 +173,25 @@ def test_bad_models_fail_fast_with_exit_code_5(tmp_path: Path, source: Path, pre
                      "--device", "cuda", "-o", str(out)]) == 1
         assert "no CUDA device" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_rgba_source_keeps_its_alpha_in_png_and_a_jpeg_says_it_dropped_it(
+        tmp_path: Path, media, app_assets: None, capsys: pytest.CaptureFixture[str]) -> None:
+    rgb = Image.open(media.path("anger.jpg")).convert("RGB")
+    alpha = np.tile(np.linspace(40, 255, rgb.width).astype(np.uint8), (rgb.height, 1))
+    rgba = rgb.copy()
+    rgba.putalpha(Image.fromarray(alpha))
+    src = tmp_path / "anger_rgba.png"
+    rgba.save(src)
+    png = tmp_path / "edited.png"
+    assert main(["edit", "-s", str(src), "--preset", "happy", "-o", str(png)]) == 0
+    edited = Image.open(png)
+    assert edited.mode == "RGBA"
+    assert np.array_equal(np.asarray(edited)[..., 3], alpha), "the source's alpha, unchanged"
+    assert np.abs(np.asarray(edited)[..., :3].astype(int) - np.asarray(rgb)).mean() > 0.5, "and the edit"
+    assert "transparency" not in capsys.readouterr().err
+    jpg = tmp_path / "edited.jpg"
+    assert main(["edit", "-s", str(src), "--preset", "happy", "-o", str(jpg)]) == 0
+    err = capsys.readouterr().err
+    assert "transparency" in err and "dropped" in err and len(err.strip().splitlines()) == 1
+    assert Image.open(jpg).mode == "RGB"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 from PIL import Image
@@ -51,11 +53,40 @@ def test_geometry_command_with_a_preset_and_overrides(media, app_assets, tmp_pat
 
 def test_geometry_command_reports_bad_arguments(media, tmp_path, capsys):
     src = str(media.path("happy.jpg"))
-    assert main(["geometry", src, "-o", str(tmp_path)]) == 1
-    assert "REFERENCE photo or --preset" in capsys.readouterr().err
+    assert main(["geometry", src, src, "--preset", "happy", "-o", str(tmp_path)]) == 1
+    assert "REFERENCE photo or --preset, not both" in capsys.readouterr().err
     assert main(["geometry", src, "--preset", "happy", "--alpha", "2", "-o", str(tmp_path)]) == 1
     assert "alpha" in capsys.readouterr().err
     assert main(["geometry", src, "--preset", "happy", "--au", "AU12", "-o", str(tmp_path)]) == 1
     assert "NAME=NUMBER" in capsys.readouterr().err
     assert main(["geometry", src, "--preset", "grumpy", "-o", str(tmp_path)]) == 1
     assert "grumpy" in capsys.readouterr().err
+
+
+def test_geometry_without_reference_and_its_output_folder_rules(media, app_assets, tmp_path, capsys):
+    """README: `gafet geometry SOURCE -o DIR` alone writes the source's own geometry; a second run
+    into the same folder is refused (exit 4) without --overwrite; files get a new file's usual mode."""
+    out = tmp_path / "geo"
+    assert main(["geometry", str(media.path("happy.jpg")), "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["source_shaded.png", "source_normals.png", "source.obj", "target_shaded.png",
+                            "target_normals.png", "target.obj", "flow.png", "summary.json"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["target"]["aus"] == summary["source"]["aus"] and summary["max_flow_px"] == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
+    capsys.readouterr()
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert main(["geometry", str(media.path("happy.jpg")), "-o", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+
+
+def test_geometry_no_face_names_the_file(media, app_assets, tmp_path, capsys):
+    out = tmp_path / "g"
+    assert main(["geometry", str(media.path("no_face.jpg")), "--preset", "happy", "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "No face was found in" in err and "no_face.jpg" in err

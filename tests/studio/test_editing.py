@@ -25,7 +25,7 @@ def test_drops_on_both_panels_show_an_edited_photo(qtbot, window, media) -> None
     # the 3D preview shows source, reference and target (software render offscreen)
     canvas = window.preview3d.canvas
     qtbot.waitUntil(lambda: canvas.image() is not None and not canvas.busy(), timeout=60_000)
-    assert canvas.image().width() == 3 * canvas.image().height()
+    assert canvas.image().width() == 3 * canvas.tile  # three meshes side by side
     # the before/after controls
     window.result_view.before_button.setChecked(True)
     assert not window.result_view.view.showing_after()
@@ -119,7 +119,7 @@ def test_face_picker_on_a_group_photo(qtbot, window, media) -> None:
     qtbot.mouseClick(picker.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: s.source.face_index == 1, timeout=180_000)
     wait_idle(qtbot, window)
-    assert "face 2 of" in window.source_panel.caption()
+    assert "face 1 of" in window.source_panel.caption()  # numbered from 0, as the CLI counts
     # click the numbered box of face 1 on the image
     view = window.source_panel.view
     x0, y0, x1, y1 = s.source.boxes[0]
@@ -141,6 +141,6 @@ def test_reference_face_is_picked_by_clicking_its_box(qtbot, window, media) -> N
         view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene((x0 + x1) / 2, (y0 + y1) / 2)
     )
     wait_result(qtbot, window, lambda: s.reference.face_index == 2)
-    assert window.controller.undo_stack.undoText() == "Select reference face 3"
+    assert window.controller.undo_stack.undoText() == "Select reference face 2"
     # the 3D preview shows the picked face's mesh as the reference
     assert np.array_equal(s.result.result.reference_vertices, s.reference.prepared.vertices)

@@ -153,6 +153,20 @@ def test_expression_au_loss_known_values() -> None:
     assert au_embedding(e1, neutral=0.1).tolist() == [[1.0, 0.0, pytest.approx(0.1)]]
 
 
+def test_expression_au_loss_unit_scale() -> None:
+    """s_AU (the stand-in embedding's measured unit conversion) scales the value and the gradient alike."""
+    pred = torch.tensor([[0.7, 0.1, 0.0]], requires_grad=True)
+    ref = torch.tensor([[0.0, 0.4, 0.3]])
+    raw = expression_au_loss(pred, ref, neutral=0.1)
+    (g_raw,) = torch.autograd.grad(raw, pred)
+    scaled = expression_au_loss(pred, ref, neutral=0.1, unit_scale=0.0125)
+    (g_scaled,) = torch.autograd.grad(scaled, pred)
+    assert scaled.item() == pytest.approx(0.0125 * raw.item(), rel=1e-6)
+    assert torch.allclose(g_scaled, 0.0125 * g_raw, rtol=1e-5)
+    with pytest.raises(ValueError, match="unit_scale"):
+        expression_au_loss(pred, ref, neutral=0.1, unit_scale=0.0)
+
+
 # -- adversarial -------------------------------------------------------------------------------
 
 

@@ -103,6 +103,21 @@ def test_one_switch_on_gives_only_that_term_and_its_gradient_reaches_g(media, pe
         assert not objective.trains_discriminators
 
 
+def test_au_term_is_in_the_papers_scale(media, perceptual, fitter) -> None:
+    """exp_au = s_AU·(1 − cos) (the stand-in embedding's measured conversion, config.py), weighted by λ_AU."""
+    off = {f.name: False for f in dataclasses.fields(BASE.losses)}
+    cfg = BASE.with_losses(**{**off, "exp_au": True})
+    raw_cfg = cfg.replace(expression=dataclasses.replace(cfg.expression, au_unit_scale=1.0))
+    batch = real_batch(media, cfg.net, paired=False)
+    with torch.no_grad():
+        g = _objective(cfg, perceptual, fitter).generator_loss(_nets(cfg), batch)
+        raw = _objective(raw_cfg, perceptual, fitter).generator_loss(_nets(cfg), batch)
+    s = cfg.expression.au_unit_scale
+    assert 0 < s < 1 and float(raw.named()["exp_au"]) > 0
+    assert float(g.named()["exp_au"]) == pytest.approx(s * float(raw.named()["exp_au"]), rel=1e-5)
+    assert float(g.total) == pytest.approx(cfg.weights.exp_au * s * float(raw.named()["exp_au"]), rel=1e-5)
+
+
 def test_identical_pseudo_pair_has_no_reconstruction_or_expression_loss(media, perceptual, fitter) -> None:
     """G replaced by the identity on the reference: L1, LPIPS and both expression losses vanish."""
 

@@ -12,14 +12,24 @@ Departures from ``cpu-smoke``, and why:
 * ``perceptual="random"``: the ImageNet VGG-16/19 files are not available offline (LPIPS and L_cx
   run on randomly initialised VGGs; the loss terms and their gradients are still computed).
 * batch 1 and ``paired_every=1``: a single pair, so every step is a pseudo-pair step.
-* ``STEPS`` = 64: about 40 s on one loaded CPU thread (≈ 0.5 s per step with every loss).
+* ``LR`` = 0.01 (5x §4.1's 0.002) and ``STEPS`` = 150: G alone (L1, every other term off) needs
+  > 120 steps at lr 0.002 for tenfold (8.4x in 120; 11.6x in 120 at lr 0.01), so the paper's lr
+  cannot show tenfold in a test's budget. ≈ 0.5 s per step with every loss on one CPU thread.
 
-Measured (this setup, one thread): the full objective lowers L1 only 1.9x in 80 steps at lr 0.002
-(2.5x at lr 0.01; ~3x after 190 steps at lr 0.005; ~5x after 300 at 0.002). The blocker is the
-expression pair: at the first step |∇_G| of λ·L_exp^AU is ≈ 910 and of λ·L_exp^shape ≈ 16, against
-1.2 for the L1 term (L_cx 5.0, L_adv 1.5 + 1.6), so Adam's steps follow L_exp. Without the two
-expression losses the same 80 steps give 6.3x (L1 alone: 6.4x); without the adversarial terms, 0.9x.
-Hence the strict xfail: the test runs the real claim and starts failing (XPASS) once it holds.
+History: with the raw AU term (s_AU = 1) the full objective lowered L1 only 1.9x in 80 steps at lr
+0.002 (~5x in 300): at the first step |∇_G| of 50·L_exp^AU was ≈ 910 against 1.2 for the L1 term
+(150·L_exp^shape 16, L_cx 5.0, L_adv 1.5 + 1.6), so Adam followed the AU measurement alone and its
+second moment (β₂ 0.99) kept every other step small long after the AU loss had fallen. The fix is
+the paper's own rule ("we set these loss weights to equalize the different loss items") applied to
+the stand-in AU embedding: the measured unit conversion ``ExpressionConfig.au_unit_scale`` (s_AU =
+0.0125, tools/measure_loss_scales.py; see training/losses/expression.py). With s_AU = 0.01, at lr
+0.002, 80 steps give 5.5x: the same as without L_exp^AU (5.6x) or without both expression terms
+(6.3x), so the expression terms no longer slow the reconstruction.
+
+Measured with this file's setup (s_AU = 0.0125, lr 0.01, last-five mean): 8.3x after 80 steps, 9.0x
+after 100, 10.7x after 120, 10.9x after 140, 11.3x after 150 (11.3x too with D's lr left at 0.002).
+The margin over 10x is small: what remains is G's own fitting speed (L1 alone: 11.6x in 120 steps
+at lr 0.01), not the objective.
 """
 
 from __future__ import annotations
@@ -38,17 +48,13 @@ from training.loop import LoopSettings, StepData, StepDone, train
 from training.objective import GafetObjective
 from training.state import new_state
 
-LR = 0.002  # §4.1 (raising it to 0.005 / 0.01 made the adversarial game noisier, not L1 lower)
-STEPS = 64
+LR = 0.01  # 5x §4.1's 0.002: G alone needs > 120 steps at 0.002 (module docstring)
+STEPS = 150
 BASE = training_config("cpu-smoke")
 CONFIG = BASE.replace(name="overfit-one-pair", perceptual="random", batch=1,
                       pairs=PairsConfig(paired_every=1),
                       g_optimiser=dataclasses.replace(BASE.g_optimiser, lr=LR),
                       d_optimiser=dataclasses.replace(BASE.d_optimiser, lr=LR))
-
-
-class NotTenfoldError(AssertionError):
-    """The reconstruction loss fell less than tenfold (the expected failure; any other failure is real)."""
 
 
 class OnePair:
@@ -65,11 +71,9 @@ class OnePair:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=NotTenfoldError,
-                   reason="issue 11: with the paper's weights L_exp^AU (λ 50) dominates G's gradient; "
-                          "L1 falls ~2x in 80 steps, ~5x in 300 (see the module docstring)")
 def test_full_objective_overfits_one_pseudo_pair(media, app_assets, tmp_path) -> None:
     assert all(dataclasses.asdict(CONFIG.losses).values()), "every loss must be on"
+    assert CONFIG.weights == BASE.weights and CONFIG.expression == BASE.expression  # the paper's λ, s_AU
     assert CONFIG.uses_component_discriminator and CONFIG.g_optimiser.beta1 == 0.0
     batch = real_batch(media, CONFIG.net, paired=True, size=1)
     objective = GafetObjective.build(CONFIG)
@@ -87,5 +91,4 @@ def test_full_objective_overfits_one_pseudo_pair(media, app_assets, tmp_path) ->
     last = sum(l1[-5:]) / 5  # the last five steps' mean: the adversarial terms make single steps noisy
     print(f"L1 {l1[0]:.4f} -> {last:.4f} ({l1[0] / last:.1f}x) in {STEPS} steps")
     assert torch.isfinite(torch.tensor(l1)).all()
-    if not last <= l1[0] / 10:
-        raise NotTenfoldError(f"L1 only fell from {l1[0]:.4f} to {last:.4f} in {STEPS} steps")
+    assert last <= l1[0] / 10, f"L1 only fell from {l1[0]:.4f} to {last:.4f} in {STEPS} steps"

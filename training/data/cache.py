@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from core.io.atomic import atomic_write_text
+from core.io.json_file import read_json_file
 from training.data.records import FaceArrays, FaceSample, UnitResult
 from training.data.shards import CacheFormatError, list_shards, open_arrays, read_header
 
@@ -125,10 +126,7 @@ def read_index(root: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CacheFormatError(f"'{root}' is not a face cache (no {INDEX_NAME}); make one with "
                                "`gafet prepare`.")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise CacheFormatError(f"Cannot read '{path}': {err}.") from err
+    doc = read_json_file(path, error=CacheFormatError, label="Face-cache index")
     if not isinstance(doc, dict) or doc.get("format") != CACHE_FORMAT:
         raise CacheFormatError(f"'{path}' is not a face-cache index.")
     if doc.get("version") != CACHE_VERSION:

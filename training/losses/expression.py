@@ -19,6 +19,21 @@ network and the differentiable AU fit). The paper measures with EMOCA/FLAME (sha
   component τ. Without τ the cosine of a neutral face (all AUs 0, common with the box-constrained
   fit) is undefined; with it two neutral faces agree (cos = 1) and a neutral reference pulls every
   AU of X̂ towards 0. MLCR's sigmoid outputs never reach exactly 0, which plays the same role.
+
+**Units, and why λ_exp^AU = 50 gets a conversion.** §4.1 sets the weights "to equalize the
+different loss items" -- for the paper's own measurements. L_exp^shape is converted to the paper's
+unit (metres, ``unit_scale`` above). L_exp^AU needs the same kind of conversion: MLCR's 12 sigmoid
+outputs are dense (never exactly 0), which keeps 1 − cos between two faces small (reasoned; MLCR
+is not available to measure), while our 20 box-constrained intensities are sparse (many exactly 0)
+and 1 − cos between two real expressions averages 0.35. Taken raw, 50·L_exp^AU was 20-80x every
+other item (real pairs: 17.4 against 150·L_shape 0.22 and L1 0.20) and, on the overfit test's
+pair, its gradient ~700x the L1 term's at the first step
+(tests/training/test_overfit.py): Adam followed the AU measurement alone, and its second-moment
+estimate (β₂ = 0.99) kept the other terms' steps small for ~100 steps after. The conversion
+``unit_scale`` = s_AU applies the paper's rule to the stand-in: it is measured once on real
+expression pairs so that λ_exp^AU·s_AU·E[L_AU] = λ_exp^shape·E[L_shape] (the two expression items
+equal on average), by ``tools/measure_loss_scales.py``; the value and the measurement are in
+``training.config.ExpressionConfig.au_unit_scale``. The λ's stay the paper's (150 / 50).
 """
 
 from __future__ import annotations
@@ -58,16 +73,19 @@ def au_embedding(aus: torch.Tensor, *, neutral: float) -> torch.Tensor:
 
 
 def expression_au_loss(pred_aus: torch.Tensor, reference_aus: torch.Tensor, *,
-                       neutral: float) -> torch.Tensor:
-    """L_exp^AU (Eq. 3): 1 − cos(AU(X̂), AU(Y)), averaged over the batch.
+                       neutral: float, unit_scale: float = 1.0) -> torch.Tensor:
+    """L_exp^AU (Eq. 3): unit_scale · (1 − cos(AU(X̂), AU(Y))), averaged over the batch.
 
     pred_aus: (B, K) float fitted on X̂ (carries the gradient); reference_aus: (B, K) fitted on Y.
     neutral: τ (see the module docstring; 0 gives the bare cosine, undefined for all-zero AUs).
-    Returns a 0-d float32 tensor in [0, 2]; 0 when the embeddings point the same way.
+    unit_scale: s_AU > 0, the stand-in embedding's unit conversion (module docstring); 1 = bare 1 − cos.
+    Returns a 0-d float32 tensor in [0, 2·unit_scale]; 0 when the embeddings point the same way.
     """
+    if not unit_scale > 0:
+        raise ValueError(f"unit_scale must be > 0, got {unit_scale}")
     dims = assert_shape(pred_aus, ("B", "K"), "pred_aus")
     assert_shape(reference_aus, (dims["B"], dims["K"]), "reference_aus")
     assert_float(pred_aus, "pred_aus")
     cos = F.cosine_similarity(au_embedding(pred_aus.float(), neutral=neutral),
                               au_embedding(reference_aus.float(), neutral=neutral), dim=1, eps=1e-8)
-    return (1.0 - cos).mean()
+    return (1.0 - cos).mean() * unit_scale

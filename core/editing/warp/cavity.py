@@ -25,9 +25,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from core.editing.masks import INNER_LIP_RING, ring
+from core.editing.masks import INNER_LIP_RING, OUTER_LIP_RING, ring
 from core.editing.warp.mouth_geometry import lip_ring, lips_mask
 
+MIN_LIP_PX = 10  # fewer lip pixels than this: measure the colours on a wider region
 
 @dataclass(frozen=True, kw_only=True)
 class CavityConfig:
@@ -64,8 +65,13 @@ def lip_colours(lab: np.ndarray, vertices: np.ndarray) -> LipColours:
     (:func:`~core.editing.warp.colour.to_lab`) whose mesh is ``vertices``."""
     size = lab.shape[0]
     lips = lips_mask(vertices, size) > 0.5
-    if lips.sum() < 10:
-        raise ValueError("lip_colours: the lips cover fewer than 10 px")
+    if lips.sum() < MIN_LIP_PX:  # tiny lips (a small crop, a small face): the lips and the skin around
+        lips = lip_ring(vertices, size, grow_frac=0.12) > 0.5
+    if lips.sum() < MIN_LIP_PX:  # still nothing to measure: the mouth's bounding box
+        x0, y0 = np.floor(ring(vertices, OUTER_LIP_RING).min(0)).astype(int)
+        x1, y1 = np.ceil(ring(vertices, OUTER_LIP_RING).max(0)).astype(int)
+        lips = np.zeros((size, size), bool)
+        lips[max(0, y0 - 1):min(size, y1 + 2), max(0, x0 - 1):min(size, x1 + 2)] = True
     lip_px = lab[lips].astype(np.float64)
     seam_line = np.zeros((size, size), np.uint8)
     pts = np.round(ring(vertices, INNER_LIP_RING) * 16).astype(np.int32)

@@ -7,7 +7,9 @@ Per slider move, in the aligned crop (R x R):
    whose contour changes remapped (:mod:`core.editing.warp.eyes`: the lid margins move with the
    lids over an eyeball that stays put; eyeball the source hid is completed from its own iris and
    sclera); where the source shows no eye at all, a borrowed or drawn eye, and closed eyes get lid
-   skin (made colour);
+   skin (made colour); where the target mouth closes over an open source mouth, the lips are
+   stretched over the opening, corners included, and sample only the source's real lips
+   (:mod:`core.editing.warp.lips`);
 2. one backward warp of the source crop with it (``grid_sample``, bicubic, clamped);
 3. a mouth whose opening changes: real teeth and cavity (the source's own open mouth, else the
    reference's) moved rigidly with their jaw inside the target's lip contour, in the source's
@@ -23,15 +25,32 @@ crop (:mod:`core.editing.photo_paste`); :meth:`WarpEditor.edit_detailed` also re
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
 
-from core.editing.editor import EditInputs, EditOutput, warp_crop
+from core.editing.editor import EditGeometry, EditInputs, EditOutput, warp_crop
 from core.editing.face_flow import flow_from_displacement
+from core.editing.masks import OUTER_LIP_RING, ring
 from core.editing.warp.eyes import EyeFill, EyeFillConfig, fill_eyes
-from core.editing.warp.mouth_fill import MouthFill, MouthFillConfig, fill_mouth
+from core.editing.warp.lips import (
+    LipConfig,
+    closed_target,
+    closing_weight,
+    lip_edges,
+    lip_remap,
+    stretch_lips,
+)
+from core.editing.warp.mouth_fill import (
+    MouthFill,
+    MouthFillConfig,
+    fill_mouth,
+    fill_weight,
+    lab_near_mouth,
+    relative_opening,
+)
+from core.geometry.au.calibration import load_au_calibration
 
 WARP_EDITOR_NAME = "Warp (built-in)"
 
@@ -41,8 +60,10 @@ class WarpEditorConfig:
     interpolation: str = "bicubic"  # grid_sample mode: "bicubic" (sharper) or "bilinear"
     fill_mouth: bool = True  # fill a mouth that opens (its own / the reference's teeth, or a cavity)
     fix_eyes: bool = True  # special handling of eye openings that change
+    fix_lips: bool = True  # the lips of an open source mouth sample its real lips only (lips that close)
     mouth: MouthFillConfig = field(default_factory=MouthFillConfig)
     eyes: EyeFillConfig = field(default_factory=EyeFillConfig)
+    lips: LipConfig = field(default_factory=LipConfig)
 
     def __post_init__(self) -> None:
         if self.interpolation not in ("bicubic", "bilinear"):
@@ -93,7 +114,13 @@ class WarpEditor:
             eyes = fill_eyes(source_crop=source_crop, geometry=geometry, reference_crop=reference_crop,
                              config=cfg.eyes)
             displacement += eyes.moved[..., None] * (eyes.displacement - displacement)
-        flow = flow_from_displacement(displacement) if eyes.moved.any() else inputs.flow
+        lips_moved = False
+        if cfg.fix_lips:
+            fixed = _fix_lips(source_crop, geometry, displacement, cfg)
+            lips_moved = fixed is not None
+            if fixed is not None:
+                displacement, geometry = fixed
+        flow = flow_from_displacement(displacement) if eyes.moved.any() or lips_moved else inputs.flow
         warped = warp_crop(source_crop, flow, mode=cfg.interpolation)
         out = warped + eyes.alpha[..., None] * (eyes.rgb - warped)
         empty = np.zeros((size, size), np.float32)
@@ -109,3 +136,32 @@ class WarpEditor:
         return WarpEdit(crop=crop, warped=warped, mouth=mouth, eyes=eyes, replaced=replaced,
                         displacement=displacement)
 
+
+
+def _fix_lips(source_crop: np.ndarray, geometry: EditGeometry, displacement: np.ndarray,
+              cfg: WarpEditorConfig) -> tuple[np.ndarray, EditGeometry] | None:
+    """``displacement`` with the lips of an open source mouth stretched over the opening where
+    the target closes (:func:`~core.editing.warp.lips.stretch_lips`: the corners close too) and
+    sampling the source's real lips only (:func:`~core.editing.warp.lips.lip_remap`), and the
+    geometry with the closed target; None when the mouth does not change or the source's is closed."""
+    src, tgt = geometry.source, geometry.target
+    if relative_opening(src) < cfg.mouth.min_opening:
+        return None
+    weight, _ = fill_weight(src, tgt, cfg.mouth)
+    if weight <= 0.0:
+        return None
+    size = geometry.size
+    pts = ring(tgt, OUTER_LIP_RING)
+    pad = 4 + 0.15 * float(np.ptp(pts[:, 0]))
+    x0, y0 = np.clip(np.floor(pts.min(0) - pad).astype(int), 0, size)
+    x1, y1 = np.clip(np.ceil(pts.max(0) + pad).astype(int) + 1, 0, size)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    box = (int(y0), int(y1), int(x0), int(x1))
+    closing = closing_weight(src, tgt, load_au_calibration().closed_mouth_gap)
+    if closing > 0.0:
+        closed = closed_target(tgt, closing)
+        displacement = stretch_lips(displacement, tgt, closed, box)
+        geometry = replace(geometry, target=closed)
+    edges = lip_edges(lab_near_mouth(source_crop, src), src, cfg.lips)
+    return lip_remap(displacement, edges, weight, box), geometry

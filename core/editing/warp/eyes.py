@@ -16,11 +16,12 @@ L(a) = the upper and lower lid there):
   it): a target point (a, b) samples the source at the same (a, b) when the source shows it. An eye
   that closes hides part of it (the iris stays round, the lid passes over it); an eye that opens
   reveals eyeball the source hid, which is *completed from the source's own pixels*, column by
-  column: mirrored in from the visible part next to it when the source shows most of the column
-  (pupil, catchlights and the soft limbus keep their place and size), stretched from it when it
-  shows a thin band. A squint that shows only a thin band of the iris (a disc estimated from the
-  source eye: :func:`estimate_iris`) has its iris continued round from its horizontal half-
-  diameter at the same radius (pupil, rings, limbus, colour: an iris is nearly radially
+  column: the iris's chord (or the middle of the sclera) stays put and the sclera next to it is
+  stretched over what the lids uncover (pupil, catchlights and the soft limbus keep their place
+  and size; nothing is mirrored, so no doubled iris rim or catchlight). An eye that shows less
+  than ~0.9 of the iris the target shows (a disc estimated from the source eye:
+  :func:`estimate_iris`) has its iris continued round from its horizontal half-diameter at the
+  same radius (pupil, rings, limbus, colour: an iris is nearly radially
   symmetric), so it opens into a round iris of its own size, and the sclera above and below it is
   taken from beside it;
 * the result is a *displacement* (:attr:`EyeFill.displacement`, where :attr:`EyeFill.moved`):
@@ -70,8 +71,8 @@ class EyeFillConfig:
     lower_margin: float = 0.025  # eye widths: the same for the lower lid
     iris_contrast: float = 20.0  # grey levels between sclera and iris below which no iris is estimated
     limbus: float = 0.03  # eye widths over which a completed iris blends into the sclera
-    iris_shown: float = 0.45  # the source shows less of the iris the target shows: continued round ...
-    iris_blend: float = 0.25  # ... above this much more, mirrored in; blended in between
+    iris_shown: float = 0.6  # the source shows less of the iris the target shows: continued round ...
+    iris_blend: float = 0.3  # ... above this much more, kept in place with the sclera stretched round it
     closed_full: float = 0.05  # relative opening (area / width²) at or below which the slit is all lid skin
     closed_none: float = 0.09  # relative opening at or above which no lid skin is used
     lid_offset: float = 0.16  # lid skin is sampled this many eye widths above the source's upper lid
@@ -279,25 +280,36 @@ def _squeeze(b: np.ndarray, e0: np.ndarray, e1: np.ndarray, v0: np.ndarray, v1: 
     return v0 + (b - e0) * (v1 - v0) / np.maximum(e1 - e0, 1e-6)
 
 
-def _fold(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """x reflected back and forth into [lo, hi] (elementwise; the identity inside it)."""
-    width = np.maximum(hi - lo, 1e-6)
-    t = np.mod(x - lo, 2.0 * width)
-    return lo + np.where(t <= width, t, 2.0 * width - t)
+def _stretch(b: np.ndarray, e0: np.ndarray, e1: np.ndarray, v0: np.ndarray, v1: np.ndarray,
+             k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+    """Where a target span [e0, e1] samples a source that shows [v0, v1] of it (elementwise): the
+    part [k0, k1] (the iris's chord, or the middle of the sclera) stays where it is (the eyeball
+    does not move); above it the target's [e0, k0] samples the source's [max(e0, v0), k0], below
+    it [k1, e1] samples [k1, min(e1, v1)]: a lid that opens reveals the eyeball by stretching the
+    sclera next to it (never a mirror image: no doubled iris rim, no second catchlight); a lid
+    that closes passes over it (the identity). Monotone in b: no fold."""
+    s0, s1 = np.maximum(e0, v0), np.minimum(e1, np.maximum(v1, np.maximum(e0, v0)))
+    k0 = np.clip(k0, s0, s1)
+    k1 = np.clip(k1, k0, s1)
+    up = s0 + (b - e0) * (k0 - s0) / np.maximum(k0 - e0, 1e-6)
+    down = k1 + (b - k1) * (s1 - k1) / np.maximum(e1 - k1, 1e-6)
+    return np.where(b < k0, up, np.where(b > k1, down, b))
 
 
-def _reveal(b: np.ndarray, e0: np.ndarray, e1: np.ndarray, v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
-    """Where a target span [e0, e1] samples a source that shows only [v0, v1] of it (elementwise).
-
-    When the source shows most of it: the identity, the hidden rest mirrored in from the edge it
-    is next to (the content keeps its place and size: a pupil stays round, a catchlight small);
-    when it shows little (a squint opening wide): [e0, e1] squeezed onto [v0, v1] (a mirror would
-    repeat the thin band in stripes); blended in between. Continuous in b and along the columns."""
-    covered = (v1 - v0) / np.maximum(e1 - e0, 1e-6)
-    w = np.clip((covered - 0.3) / 0.3, 0.0, 1.0)
-    w = w * w * (3.0 - 2.0 * w)
-    squeezed = _squeeze(b, e0, e1, v0, v1)
-    return squeezed + w * (_fold(b, v0, v1) - squeezed)
+def _keep_span(a: np.ndarray, v0: np.ndarray, v1: np.ndarray, iris: Iris | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The part of each column that stays put when the lids open (:func:`_stretch`): the iris's
+    chord through the column, else the middle of the source's visible eyeball (a centre line that
+    slides smoothly from the opening's middle to the iris's centre next to the iris)."""
+    mid = (v0 + v1) / 2
+    if iris is None:
+        return mid, mid
+    da = np.abs(a - iris.a)
+    near = np.clip((iris.radius + 0.12 - da) / 0.12, 0.0, 1.0)
+    near = near * near * (3.0 - 2.0 * near)
+    centre = mid + near * (iris.b - mid)
+    chord = np.sqrt(np.maximum(iris.radius**2 - da**2, 0.0))
+    return centre - chord, centre + chord
 
 
 def _iris_shown(t: EyeFrame, s: EyeFrame, iris: Iris, config: EyeFillConfig) -> float:
@@ -345,7 +357,7 @@ def _eyeball_coords(t: EyeFrame, s: EyeFrame, a: np.ndarray, b: np.ndarray, iris
     """Where target eye-frame points (a, b) sample the source eye frame (module docstring).
 
     Lid margins: translated with their lid. Between them (the eyeball, target span [e0, e1],
-    source's visible span [v0, v1] at the same column): [e0, e1] revealed (:func:`_reveal`) from
+    source's visible span [v0, v1] at the same column): [e0, e1] revealed (:func:`_stretch`) from
     [v0, v1], unless the source shows a thin band of the iris the target shows (a squint opening
     wide, :func:`_iris_shown`): then inside the iris disc the same point where the source shows it,
     else the point of the same radius on the iris's horizontal half-diameter; outside it (sclera)
@@ -364,9 +376,10 @@ def _eyeball_coords(t: EyeFrame, s: EyeFrame, a: np.ndarray, b: np.ndarray, iris
     middle = ~upper & ~lower
     e0, e1 = up_t + mu_t, lo_t - ml_t  # the target's eyeball at column a
     v0, v1 = up_s + mu_s, lo_s - ml_s  # the source's visible eyeball at column a
-    # the eyeball revealed column by column (the identity where shown, the hidden rest mirrored in:
-    # pupil, catchlights and the soft limbus keep their place and size)
-    a_rev, b_rev = a, _reveal(b, e0, e1, v0, v1)
+    # the eyeball revealed column by column: the iris (or the middle of the sclera) stays put, the
+    # sclera next to it is stretched over what the lids uncover (pupil, catchlights and the soft
+    # limbus keep their place and size; nothing is mirrored)
+    a_rev, b_rev = a, _stretch(b, e0, e1, v0, v1, *_keep_span(a, v0, v1, iris))
     shows = 1.0 if iris is None else _iris_shown(t, s, iris, config)
     if shows >= config.iris_shown + config.iris_blend:
         b_s[middle] = b_rev[middle]
@@ -395,12 +408,12 @@ def _eyeball_coords(t: EyeFrame, s: EyeFrame, a: np.ndarray, b: np.ndarray, iris
     mu_r, ml_r = _margins(up_r, lo_r, config)
     b_rad = np.clip(iris.row, up_r + mu_r, np.maximum(lo_r - ml_r, up_r + mu_r))
     outside = np.maximum(lo_i - b, b - hi_i)  # > 0: hidden in the source
-    shown = np.clip(0.5 - outside / 0.02, 0.0, 1.0) * (hi_i > lo_i)
+    shown = np.clip(0.5 - outside / 0.05, 0.0, 1.0) * (hi_i > lo_i)
     a_ir = a_rad + shown * (a - a_rad)
     b_ir = b_rad + shown * (b - b_rad)
     # a soft limbus: the sampling position slides from the iris's edge to the sclera's over
     # ``limbus`` eye widths (through the visible band: no lashes on the way)
-    w = np.clip(0.5 - (rho - iris.radius) / config.limbus, 0.0, 1.0)
+    w = np.clip(1.0 - (rho - iris.radius) / config.limbus, 0.0, 1.0)  # outside the disc only
     a_round, b_round = a_sc + w * (a_ir - a_sc), b_sc + w * (b_ir - b_sc)
     k = float(np.clip((shows - config.iris_shown) / config.iris_blend, 0.0, 1.0))
     k = k * k * (3.0 - 2.0 * k)  # between the two: the sampling positions blend

@@ -35,21 +35,20 @@ from the test media (rerunnable; the numbers are never typed by hand). It holds 
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from core.errors import GafetError
+from core.io.json_file import parse_json, read_json_file
 
-__all__ = ["CALIBRATION_FILE", "FORMAT", "AUCalibration", "AUCalibrationError", "calibrated_change",
-           "gain_field", "load_au_calibration", "mouth_gap", "neutral_calibration", "parse_au_calibration",
-           "single_photo_neutral"]
+__all__ = ["CALIBRATION_FILE", "FORMAT", "AUCalibration", "AUCalibrationError", "brow_height",
+           "calibrated_change", "eye_opening", "gain_field", "load_au_calibration", "mouth_gap",
+           "neutral_calibration", "parse_au_calibration", "single_photo_neutral"]
 
 FORMAT = "gafet-au-calibration"
 VERSION = 1
@@ -58,6 +57,8 @@ GAIN_RANGE = (0.5, 3.0)  # accepted when reading a file (the tool writes [1, 2])
 _KEYS = {"format", "version", "au_names", "region_gains", "neutral_floor", "opening_aus", "closed_mouth_gap",
          "closed_mouth", "provenance"}
 INNER_LIP_PAIRS = ((82, 87), (13, 14), (312, 317))  # MediaPipe (upper, lower) inner-lip points
+BROW_POINTS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)  # MediaPipe points at dlib's brow points 17-26
+LID_PAIRS = ((160, 144), (158, 153), (385, 380), (387, 373))  # MediaPipe (upper, lower) lid points (dlib's)
 
 
 class AUCalibrationError(GafetError):
@@ -168,16 +169,19 @@ def parse_au_calibration(doc: object, *, source: str = CALIBRATION_FILE) -> AUCa
 def load_au_calibration(path: str | None = None) -> AUCalibration:
     """The calibration shipped in ``resources/au_calibration.json`` (or the file at ``path``),
     cached. Raises :class:`AUCalibrationError` when it is missing or invalid."""
-    try:
-        if path is None:
+    if path is None:
+        source = f"resources/{CALIBRATION_FILE}"
+        try:
             raw = resources.files("resources").joinpath(CALIBRATION_FILE).read_bytes()
-            source = f"resources/{CALIBRATION_FILE}"
-        else:
-            raw, source = Path(path).read_bytes(), str(path)
-        doc = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise AUCalibrationError(f"Cannot read the AU calibration ({err}); reinstall GaFET Studio or rerun "
-                                 "tools/calibrate_au_transfer.py.") from None
+        except OSError as err:
+            raise AUCalibrationError(f"Cannot read the AU calibration {source} ({err}); reinstall GaFET "
+                                     "Studio.") from None
+        doc = parse_json(raw, source=f"The AU calibration {source}", error=AUCalibrationError,
+                         noun="calibration")
+    else:
+        source = str(path)
+        doc = read_json_file(path, label="the file", noun="calibration",
+                             error=lambda msg: AUCalibrationError(f"Cannot read the AU calibration: {msg}"))
     return parse_au_calibration(doc, source=source)
 
 
@@ -235,6 +239,43 @@ def mouth_gap(landmarks: np.ndarray) -> float:
         down = -down
     upper, lower = (np.array([pair[i] for pair in INNER_LIP_PAIRS]) for i in (0, 1))
     return float(np.mean((p[lower] - p[upper]) @ down)) / iod
+
+
+def brow_height(landmarks: np.ndarray) -> float:
+    """The mean height / IOD of the ten brow points (:data:`BROW_POINTS`, dlib's 17-26) above the
+    line through the eye centres ("up" points away from the mouth) of a (468, 2 or 3) mesh in any
+    similarity frame: the mesh twin of :func:`core.metrics.face_geometry.face_geometry`'s measure."""
+    from core.geometry.au.topology import EYE_LEFT, EYE_RIGHT
+
+    p = np.asarray(landmarks, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] < 468 or p.shape[1] < 2:
+        raise ValueError(f"landmarks: expected (468, 2 or 3), got {p.shape}")
+    p = p[:, :2]
+    left, right = p[list(EYE_LEFT)].mean(axis=0), p[list(EYE_RIGHT)].mean(axis=0)
+    axis = left - right
+    iod = float(np.linalg.norm(axis))
+    if iod <= 0:
+        raise ValueError("landmarks: the eye centres coincide")
+    mid = (left + right) / 2
+    up = np.array([-axis[1], axis[0]]) / iod
+    if np.dot(p[13] - mid, up) > 0:
+        up = -up
+    return float(np.mean((p[list(BROW_POINTS)] - mid) @ up)) / iod
+
+
+def eye_opening(landmarks: np.ndarray) -> float:
+    """The mean lid gap / IOD of both eyes (:data:`LID_PAIRS`, at dlib's 37-41, 38-40, 43-47, 44-46)
+    of a (468, 2 or 3) mesh in any similarity frame: the mesh twin of the dlib measure."""
+    from core.geometry.au.topology import EYE_LEFT, EYE_RIGHT
+
+    p = np.asarray(landmarks, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] < 468 or p.shape[1] < 2:
+        raise ValueError(f"landmarks: expected (468, 2 or 3), got {p.shape}")
+    p = p[:, :2]
+    iod = float(np.linalg.norm(p[list(EYE_LEFT)].mean(axis=0) - p[list(EYE_RIGHT)].mean(axis=0)))
+    if iod <= 0:
+        raise ValueError("landmarks: the eye centres coincide")
+    return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in LID_PAIRS])) / iod
 
 
 def single_photo_neutral(aus: np.ndarray, calibration: AUCalibration, gap: float | None = None) -> np.ndarray:

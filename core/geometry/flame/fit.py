@@ -217,12 +217,16 @@ def _levenberg_marquardt(res: Callable[..., torch.Tensor], x: torch.Tensor, args
 
 
 def fit_landmarks(model: FlameModel, target: torch.Tensor, *, config: FitConfig = FitConfig(),
-                  weights: torch.Tensor | None = None, identity: torch.Tensor | None = None) -> FitResult:
+                  weights: torch.Tensor | None = None, identity: torch.Tensor | None = None,
+                  differentiable: bool = False) -> FitResult:
     """Fit FLAME to landmarks in image coordinates.
 
     target: (B, 68, 2) pixels (x right, y down) or (B, 68, 3) with z away from the camera;
     weights: optional (68,) or (B, 68) per-landmark confidence ≥ 0;
     identity: (B, n_shape) β to start from (and keep when ``config.fit_shape`` is False).
+    differentiable: make ``params`` differentiable w.r.t. ``target`` (for training losses): the
+        fit runs on the detached target, then one Gauss-Newton step from the solution carries the
+        implicit-function gradient (:func:`_implicit_step`); the values are the solution's.
     Returns :class:`FitResult`; ``params.pose`` maps FLAME into the target's pixel frame.
     """
     dims = assert_shape(target, ("B", 68, "D"), "target")
@@ -232,7 +236,8 @@ def fit_landmarks(model: FlameModel, target: torch.Tensor, *, config: FitConfig 
     if config.optimizer not in ("lm", "lbfgs", "adam"):
         raise ValueError(f"FitConfig.optimizer={config.optimizer!r}; use 'lm', 'lbfgs' or 'adam'")
     dev, dt = model.v_template.device, model.v_template.dtype
-    target = target.to(dev, dt)
+    attached_target = target.to(dev, dt)
+    target = attached_target.detach()
     w = torch.ones(B, 68, dtype=dt, device=dev) if weights is None else weights.to(dev, dt).expand(B, 68)
     ns, ne = min(config.n_shape, model.identity_dim), min(config.n_expression, model.config.n_expression)
     bins = torch.zeros(B, dtype=torch.long, device=dev)  # contour bins; frontal to start with
@@ -270,13 +275,34 @@ def fit_landmarks(model: FlameModel, target: torch.Tensor, *, config: FitConfig 
         problem, x = solve(x, w, bins)
     args = (target, w, bins, *start)
 
+    if differentiable:
+        x = _implicit_step(problem, x, args, attached_target)
     with torch.no_grad():
-        beta, expr, pose = problem.unpack(x, *start)
+        beta, expr, pose = problem.unpack(x.detach(), *start)
         fitted = problem.lmk(beta, expr, pose, bins)
         rms = (fitted[..., :D] - target).pow(2).sum(-1).mean(1).sqrt()
         loss = problem.residuals(x, *args).pow(2).sum(1)
+    if differentiable:  # the same values, with the gradient of the solution w.r.t. the target
+        beta, expr, pose = problem.unpack(x, *start)
     return FitResult(params=FaceParams(identity=beta, expression=expr, pose=pose), landmarks=fitted,
                      rms_error=rms, loss=loss)
+
+
+def _implicit_step(problem: _Problem, x: torch.Tensor, args: tuple, target: torch.Tensor) -> torch.Tensor:
+    """x* (no graph) -> x* − (JᵀJ)⁻¹ Jᵀ r(x*, target), differentiable w.r.t. ``target``.
+
+    At the converged solution Jᵀr ≈ 0, so the value barely moves (one more Gauss-Newton step),
+    and its derivative −(JᵀJ)⁻¹ Jᵀ ∂r/∂target is the implicit-function gradient of the solution
+    (with the Gauss-Newton Hessian; the start values β₀, s₀, R₀, t₀, σ are held fixed).
+    """
+    x = x.detach()
+    jac = _jacobian(problem.residuals, x, args, problem.residuals(x, *args).shape[1]).double()  # (B, R, P)
+    a = jac.transpose(1, 2) @ jac
+    a = a + torch.diag_embed(1e-9 * a.diagonal(dim1=1, dim2=2).amax(1, keepdim=True).clamp_min(1e-30)
+                             .expand(-1, a.shape[-1]))
+    r = problem.residuals(x, target, *args[1:]).double()  # carries target's graph
+    step = torch.linalg.solve(a, (jac.transpose(1, 2) @ r[..., None]))[..., 0]
+    return x - step.to(x.dtype)
 
 
 def _solve(problem: _Problem, x: torch.Tensor, args: tuple, config: FitConfig) -> torch.Tensor:

@@ -27,6 +27,7 @@ from core.errors import GafetError
 from core.geometry.flame.assets import N_SHAPE_FLAME, FlameAssets, LandmarkEmbedding
 from core.geometry.flame.unpickler import load_restricted, load_restricted_npy
 from core.io.atomic import atomic_write_text
+from core.io.json_file import read_json_file
 
 if TYPE_CHECKING:  # the import step does not need the model (nor torch)
     from core.geometry.flame.model import FlameConfig, FlameModel
@@ -141,7 +142,8 @@ def import_flame(model: Path | str, *, embeddings: tuple[Path | str, ...] = (), 
 
 def _read_receipt(folder: Path) -> dict:
     try:
-        return json.loads((folder / RECEIPT_FILE).read_text("utf-8"))
+        doc = read_json_file(folder / RECEIPT_FILE, error=ValueError, label="FLAME receipt")
+        return doc if isinstance(doc, dict) else {}
     except (OSError, ValueError):
         return {}
 

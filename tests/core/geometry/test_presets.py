@@ -83,7 +83,7 @@ def test_non_utf8_and_pickles_are_refused(tmp_path):
     path.write_bytes(pickle.dumps({"name": "x"}))
     with pytest.raises(PresetError, match=str(path).replace("\\", "\\\\")):
         load_preset(path)
-    with pytest.raises(PresetError, match="cannot read"):
+    with pytest.raises(PresetError, match="does not exist"):
         load_preset(tmp_path / "missing.json")
 
 
