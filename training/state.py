@@ -297,8 +297,10 @@ def restore_rng(snapshot: RngSnapshot) -> None:
 # Optimiser state <-> tensors + JSON
 
 
-def _optimizer_tensors(prefix: str,
-                       opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_tensors(prefix: str,
+                      opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimiser's state as ``<prefix>.<index>.<key>`` tensors plus JSON (hyper-parameters and
+    scalars), for a safetensors checkpoint; :func:`optimizer_state` is its inverse."""
     sd = opt.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -315,12 +317,14 @@ def _optimizer_tensors(prefix: str,
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def _names_digest(names: Sequence[str]) -> str:
+def names_digest(names: Sequence[str]) -> str:
     """SHA-256 of the optimised parameters' names in order (detects a state saved for other networks)."""
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
-def _optimizer_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> dict[str, Any]:
+def optimizer_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`optimizer_tensors`: a state dict for ``Optimizer.load_state_dict``
+    (``tensors`` named ``<prefix>.<index>.<key>``)."""
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         _, index, key = name.split(".", 2)
@@ -350,8 +354,8 @@ def save_state(state: TrainingState, path: str | os.PathLike[str], *,
     extra_tensors: dict[str, torch.Tensor] = {
         f"{_TRAIN_G}.{k}": v.detach().to("cpu", torch.float32).contiguous()
         for k, v in state.generator.state_dict().items()}
-    opt_g_t, opt_g_meta = _optimizer_tensors(_OPT_G, state.optimizer_g)
-    opt_d_t, opt_d_meta = _optimizer_tensors(_OPT_D, state.optimizer_d)
+    opt_g_t, opt_g_meta = optimizer_tensors(_OPT_G, state.optimizer_g)
+    opt_d_t, opt_d_meta = optimizer_tensors(_OPT_D, state.optimizer_d)
     extra_tensors.update(opt_g_t)
     extra_tensors.update(opt_d_t)
     for rank, snap in enumerate(rng):
@@ -360,8 +364,8 @@ def save_state(state: TrainingState, path: str | os.PathLike[str], *,
         "format_version": STATE_FORMAT_VERSION,
         "progress": asdict(state.progress),
         "config": training_config_to_dict(state.config),
-        "optimizer_g": {**opt_g_meta, "parameters": _names_digest(_named_g_parameters(state))},
-        "optimizer_d": {**opt_d_meta, "parameters": _names_digest(_named_d_parameters(state))},
+        "optimizer_g": {**opt_g_meta, "parameters": names_digest(_named_g_parameters(state))},
+        "optimizer_d": {**opt_d_meta, "parameters": names_digest(_named_d_parameters(state))},
         "rng": [snap.scalars() for snap in rng],
         "run": state.run,
     }
@@ -449,12 +453,12 @@ def load_state(path: str | os.PathLike[str], *, device: torch.device | str = "cp
                 _OPT_D: _named_d_parameters(state)}
     for prefix, opt in ((_OPT_G, state.optimizer_g), (_OPT_D, state.optimizer_d)):
         meta = opt_meta[prefix]
-        if meta.get("parameters") != _names_digest(expected[prefix]):
+        if meta.get("parameters") != names_digest(expected[prefix]):
             raise TrainingStateError(f"{header.path}: the {prefix.replace('_', ' ')} state was saved for "
                                      f"other parameters than the stored networks have.")
         tensors = {k: v for k, v in stored.items() if k.startswith(prefix + ".")}
         try:
-            opt.load_state_dict(_optimizer_state(tensors, meta))
+            opt.load_state_dict(optimizer_state(tensors, meta))
         except (ValueError, KeyError, RuntimeError) as err:
             raise TrainingStateError(f"{header.path}: cannot restore the {prefix.replace('_', ' ')} "
                                      f"({err}).") from None

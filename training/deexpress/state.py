@@ -42,7 +42,16 @@ from core.nets.checkpoint import (
 )
 from core.nets.u2net import U2Net
 from training.deexpress.config import DeexpressConfig, DeexpressConfigError, config_from_dict, config_to_dict
-from training.state import CheckpointFolder, Progress, RngSnapshot, TrainingStateError, capture_rng
+from training.state import (
+    CheckpointFolder,
+    Progress,
+    RngSnapshot,
+    TrainingStateError,
+    capture_rng,
+    names_digest,
+    optimizer_state,
+    optimizer_tensors,
+)
 
 FORMAT = "gafet-deexpress"
 FORMAT_VERSION = 1
@@ -82,43 +91,6 @@ def new_state(config: DeexpressConfig, *, device: torch.device | str = "cpu",
     return DeexpressState(config=config, net=net, optimizer=_adam(net, config), run=dict(run or {}))
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Adam's state as ``optimizer.<index>.<key>`` tensors plus JSON (hyper-parameters, scalars)."""
-    sd = opt.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for index, entry in sd["state"].items():
-        for key, value in entry.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{_OPT}.{index}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(index), {})[key] = value
-    groups = [{k: (len(v) if k == "params" else list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-              for g in sd["param_groups"]]
-    return tensors, {"param_groups": groups, "scalars": scalars}
-
-
-def _optimizer_state(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`_optimizer_tensors`: a state dict for ``Optimizer.load_state_dict``."""
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in tensors.items():
-        _, index, key = name.split(".", 2)
-        state.setdefault(int(index), {})[key] = value
-    for index, entries in meta.get("scalars", {}).items():
-        state.setdefault(int(index), {}).update(entries)
-    groups, first = [], 0
-    for g in meta["param_groups"]:
-        count = int(g["params"])
-        groups.append({**{k: (tuple(v) if k == "betas" else v) for k, v in g.items()},
-                       "params": list(range(first, first + count))})
-        first += count
-    return {"state": state, "param_groups": groups}
-
-
-def _names_digest(names: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
-
-
 def _net_tensors(net: U2Net) -> dict[str, torch.Tensor]:
     return {f"{_NET}.{k}": v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
 
@@ -144,14 +116,14 @@ def save_state(state: DeexpressState, path: str | os.PathLike[str], *,
     """Write the whole run to ``path`` atomically (overwriting); returns the path."""
     rng = tuple(rng) or (capture_rng(),)
     tensors = _net_tensors(state.net)
-    opt_t, opt_meta = _optimizer_tensors(state.optimizer)
+    opt_t, opt_meta = optimizer_tensors(_OPT, state.optimizer)
     tensors.update(opt_t)
     for rank, snap in enumerate(rng):
         tensors.update(snap.tensors(rank))
     names = [n for n, _ in state.net.named_parameters()]
     meta = {"created_by": "gafet deexpress train", "config": config_to_dict(state.config),
             "progress": asdict(state.progress), "run": state.run,
-            "optimizer": {**opt_meta, "parameters": _names_digest(names)},
+            "optimizer": {**opt_meta, "parameters": names_digest(names)},
             "rng": [snap.scalars() for snap in rng]}
     return _write(path, tensors, meta)
 
@@ -256,10 +228,10 @@ def load_state(path: str | os.PathLike[str], *, device: torch.device | str = "cp
     net.train()
     optimizer = _adam(net, config)
     meta = header.meta["optimizer"]
-    if meta.get("parameters") != _names_digest([n for n, _ in net.named_parameters()]):
+    if meta.get("parameters") != names_digest([n for n, _ in net.named_parameters()]):
         raise TrainingStateError(f"{header.path}: the optimiser state was saved for other parameters.")
     try:
-        optimizer.load_state_dict(_optimizer_state({k: v for k, v in tensors.items()
+        optimizer.load_state_dict(optimizer_state({k: v for k, v in tensors.items()
                                                     if k.startswith(_OPT + ".")}, meta))
         progress = Progress(**header.meta["progress"])
         snaps = tuple(RngSnapshot.from_stored(r, tensors, s) for r, s in enumerate(header.meta["rng"]))
