@@ -27,6 +27,7 @@ every upsampling goes to the skip's exact size); outputs (B, C_out, H, W).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -41,6 +42,10 @@ __all__ = ["U2NET_CONFIGS", "U2Net", "U2NetConfig", "U2NetConfigError", "U2NetOu
 
 ENCODER_HEIGHTS = (7, 6, 5, 4, 0, 0)  # 0: RSU-4F (dilated, no pooling)
 DECODER_HEIGHTS = (0, 4, 5, 6, 7)  # stages 5d, 4d, 3d, 2d, 1d
+
+
+MAX_CHANNELS = 1024  # channels of any stage (bounds the network a config file can ask for)
+MAX_IMAGE_CHANNELS = 4
 
 
 class U2NetConfigError(GafetError, ValueError):
@@ -77,6 +82,16 @@ class U2NetConfig:
         if min(c for pair in (*self.encoder, *self.decoder) for c in pair) < 1 or self.in_channels < 1 \
                 or self.out_channels < 1:
             raise U2NetConfigError(f"U²-Net config '{self.name}': channels must be >= 1.")
+        # Bounds before anything is built (a crafted checkpoint must not allocate terabytes): the
+        # widest published stage has 512 channels (``full``, 44 M parameters); 1024 bounds a U²-Net at
+        # about 4x that width, i.e. at most ~180 M parameters (~0.7 GB in float32).
+        if max(c for pair in (*self.encoder, *self.decoder) for c in pair) > MAX_CHANNELS \
+                or max(self.in_channels, self.out_channels) > MAX_IMAGE_CHANNELS:
+            raise U2NetConfigError(f"U²-Net config '{self.name}': at most {MAX_CHANNELS} channels per "
+                                   f"stage and {MAX_IMAGE_CHANNELS} image channels (~180 M parameters).")
+        if not (math.isfinite(self.head_scale) and 0.0 < self.head_scale <= 10.0):
+            raise U2NetConfigError(f"U²-Net config '{self.name}': head_scale must be in (0, 10], "
+                                   f"got {self.head_scale}.")
         if self.residual and self.in_channels != self.out_channels:
             raise U2NetConfigError(f"U²-Net config '{self.name}': residual heads need in_channels == "
                                    f"out_channels, got {self.in_channels} and {self.out_channels}.")

@@ -58,3 +58,14 @@ def test_bad_configs_raise() -> None:
         U2NetConfig(name="x", encoder=((4, 8),) * 6, decoder=((4, 8),) * 5, out_channels=1)
     with pytest.raises(ValueError, match="U2Net input"):
         U2Net(u2net_config("tiny"))(torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("change", [{"encoder": ((16, 64),) * 5 + ((16, 100_000),)},
+                                    {"in_channels": 9, "out_channels": 9},
+                                    {"head_scale": float("nan")}, {"head_scale": 1e9}])
+def test_configs_past_the_bounds_are_refused_before_building(change: dict) -> None:
+    """A crafted De-expression checkpoint cannot make the app build a huge network (issue 15)."""
+    import dataclasses
+
+    with pytest.raises(U2NetConfigError):
+        dataclasses.replace(u2net_config("small"), **change)
