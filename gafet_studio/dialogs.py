@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 from core.geometry.presets import InvalidPresetNameError, check_preset_name, preset_path
 from gafet_studio.controller import IMAGE_SUFFIXES, Controller
 from gafet_studio.session import NoticeLevel
+from gafet_studio.video_driving import VIDEO_SUFFIXES, is_video_name
 from gafet_studio.widgets.panels import user_preset_folder
 
 if TYPE_CHECKING:  # imported when first asked for: the window shows sooner
@@ -23,6 +24,11 @@ if TYPE_CHECKING:  # imported when first asked for: the window shows sooner
     from gafet_studio.widgets.export_dialog import ExportDialog
 
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
+_IMAGES = " ".join(f"*{s}" for s in IMAGE_SUFFIXES)
+_VIDEOS = " ".join(f"*{s}" for s in VIDEO_SUFFIXES)
+# the reference may also be a driving video (issue 14)
+REFERENCE_FILTER = (f"Images and videos ({_IMAGES} {_VIDEOS});;Images ({_IMAGES});;Videos ({_VIDEOS});;"
+                    "All files (*)")
 MODEL_FILTER = "GaFET checkpoints (*.safetensors);;All files (*)"
 PRESET_FILTER = "Expression presets (*.json)"
 
@@ -46,8 +52,13 @@ class StudioDialogs(QObject):
             self.controller.open_source(name)
 
     def choose_reference(self) -> None:
-        name = self._ask_file("Open reference expression", self.settings.last_folder("open"), IMAGE_FILTER)
-        if name:
+        """A reference photo, or a driving video (the window's video mode takes it)."""
+        name = self._ask_file("Open reference expression or driving video", self.settings.last_folder("open"),
+                              REFERENCE_FILTER)
+        video_mode = getattr(self.parent_widget, "video", None)
+        if name and is_video_name(name) and video_mode is not None:
+            video_mode.open_video(name)
+        elif name:
             self.controller.open_reference(name)
 
     def choose_preset(self) -> None:

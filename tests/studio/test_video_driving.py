@@ -117,3 +117,29 @@ def test_drive_scrub_and_export(qtbot, window, media, tmp_path) -> None:
     drop(window.reference_panel, [media.path("surprise.jpg")])
     wait_result(qtbot, window, lambda: session.reference.label == "surprise.jpg")
     assert video_mode.video is None and not video_mode.timeline.isVisible()
+
+
+def test_open_reference_dialog_offers_videos(window, monkeypatch, tmp_path) -> None:
+    """Reference ▸ Open…: the file dialog lists videos; a picked video goes to the driving-video mode,
+    a picked photo to the controller as before."""
+    from PySide6.QtWidgets import QFileDialog
+
+    import gafet_studio.dialogs as dialogs_mod
+
+    asked: list[str] = []
+    picked = {"name": str(tmp_path / "clip.mp4")}
+
+    def fake_dialog(parent, caption, folder, filters):
+        asked.append(filters)
+        return picked["name"], ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(fake_dialog))
+    videos, photos = [], []
+    monkeypatch.setattr(window.video, "open_video", lambda path, options=None: videos.append(str(path)))
+    monkeypatch.setattr(window.controller, "open_reference", lambda path: photos.append(str(path)))
+    window.dialogs.choose_reference()
+    picked["name"] = str(tmp_path / "face.jpg")
+    window.dialogs.choose_reference()
+    assert "*.mp4" in asked[0] and "*.jpg" in asked[0].lower()
+    assert videos == [str(tmp_path / "clip.mp4")] and photos == [str(tmp_path / "face.jpg")]
+    assert dialogs_mod.is_video_name("x.MOV")
