@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 
@@ -218,33 +219,18 @@ def calibrated_change(basis: np.ndarray, delta: np.ndarray, gains: np.ndarray, s
     return float(scale) * model @ np.asarray(rotation, dtype=np.float64).T
 
 
-def mouth_gap(landmarks: np.ndarray) -> float:
-    """The signed inner-lip gap / IOD of a (468, 2 or 3) mesh in any similarity frame (photo px,
-    crop px): the mean of (lower − upper inner-lip point) along the face's downward direction (at
-    right angles to the line through the eye centres) over the distance of the eye centres.
-    About 0.01 for closed lips, 0.2 for an open laugh, negative where the lips overlap."""
-    from core.geometry.au.topology import EYE_LEFT, EYE_RIGHT
+class _EyeFrame(NamedTuple):
+    """A mesh's points in 2D with its eye line: mid = the eye centres' midpoint, down = the unit
+    normal of the eye line pointing towards the mouth, iod = the distance between the eye centres."""
 
-    p = np.asarray(landmarks, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] < 468 or p.shape[1] < 2:
-        raise ValueError(f"landmarks: expected (468, 2 or 3), got {p.shape}")
-    p = p[:, :2]
-    left, right = p[list(EYE_LEFT)].mean(axis=0), p[list(EYE_RIGHT)].mean(axis=0)
-    axis = left - right
-    iod = float(np.linalg.norm(axis))
-    if iod <= 0:
-        raise ValueError("landmarks: the eye centres coincide")
-    down = np.array([-axis[1], axis[0]]) / iod
-    if np.dot(p[13] - (left + right) / 2, down) < 0:
-        down = -down
-    upper, lower = (np.array([pair[i] for pair in INNER_LIP_PAIRS]) for i in (0, 1))
-    return float(np.mean((p[lower] - p[upper]) @ down)) / iod
+    p: np.ndarray
+    mid: np.ndarray
+    down: np.ndarray
+    iod: float
 
 
-def brow_height(landmarks: np.ndarray) -> float:
-    """The mean height / IOD of the ten brow points (:data:`BROW_POINTS`, dlib's 17-26) above the
-    line through the eye centres ("up" points away from the mouth) of a (468, 2 or 3) mesh in any
-    similarity frame: the mesh twin of :func:`core.metrics.face_geometry.face_geometry`'s measure."""
+def _eye_frame(landmarks: np.ndarray) -> _EyeFrame:
+    """The :class:`_EyeFrame` of a (468, 2 or 3) mesh in any similarity frame."""
     from core.geometry.au.topology import EYE_LEFT, EYE_RIGHT
 
     p = np.asarray(landmarks, dtype=np.float64)
@@ -257,25 +243,35 @@ def brow_height(landmarks: np.ndarray) -> float:
     if iod <= 0:
         raise ValueError("landmarks: the eye centres coincide")
     mid = (left + right) / 2
-    up = np.array([-axis[1], axis[0]]) / iod
-    if np.dot(p[13] - mid, up) > 0:
-        up = -up
-    return float(np.mean((p[list(BROW_POINTS)] - mid) @ up)) / iod
+    down = np.array([-axis[1], axis[0]]) / iod
+    if np.dot(p[13] - mid, down) < 0:  # vertex 13: the upper lip's inner midpoint
+        down = -down
+    return _EyeFrame(p, mid, down, iod)
+
+
+def mouth_gap(landmarks: np.ndarray) -> float:
+    """The signed inner-lip gap / IOD of a (468, 2 or 3) mesh in any similarity frame (photo px,
+    crop px): the mean of (lower − upper inner-lip point) along the face's downward direction (at
+    right angles to the line through the eye centres) over the distance of the eye centres.
+    About 0.01 for closed lips, 0.2 for an open laugh, negative where the lips overlap."""
+    f = _eye_frame(landmarks)
+    upper, lower = (np.array([pair[i] for pair in INNER_LIP_PAIRS]) for i in (0, 1))
+    return float(np.mean((f.p[lower] - f.p[upper]) @ f.down)) / f.iod
+
+
+def brow_height(landmarks: np.ndarray) -> float:
+    """The mean height / IOD of the ten brow points (:data:`BROW_POINTS`, dlib's 17-26) above the
+    line through the eye centres ("up" points away from the mouth) of a (468, 2 or 3) mesh in any
+    similarity frame: the mesh twin of :func:`core.metrics.face_geometry.face_geometry`'s measure."""
+    f = _eye_frame(landmarks)
+    return float(np.mean((f.p[list(BROW_POINTS)] - f.mid) @ -f.down)) / f.iod
 
 
 def eye_opening(landmarks: np.ndarray) -> float:
     """The mean lid gap / IOD of both eyes (:data:`LID_PAIRS`, at dlib's 37-41, 38-40, 43-47, 44-46)
     of a (468, 2 or 3) mesh in any similarity frame: the mesh twin of the dlib measure."""
-    from core.geometry.au.topology import EYE_LEFT, EYE_RIGHT
-
-    p = np.asarray(landmarks, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] < 468 or p.shape[1] < 2:
-        raise ValueError(f"landmarks: expected (468, 2 or 3), got {p.shape}")
-    p = p[:, :2]
-    iod = float(np.linalg.norm(p[list(EYE_LEFT)].mean(axis=0) - p[list(EYE_RIGHT)].mean(axis=0)))
-    if iod <= 0:
-        raise ValueError("landmarks: the eye centres coincide")
-    return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in LID_PAIRS])) / iod
+    f = _eye_frame(landmarks)
+    return float(np.mean([np.linalg.norm(f.p[a] - f.p[b]) for a, b in LID_PAIRS])) / f.iod
 
 
 def single_photo_neutral(aus: np.ndarray, calibration: AUCalibration, gap: float | None = None) -> np.ndarray:
